@@ -1,0 +1,108 @@
+"""Finish the generated project: drop disabled features, write ``.env``, say what next.
+
+Which files belong to which feature is declared once, in ``MANIFEST``; a new
+optional module adds one entry there. Only the standard library is used, and
+nothing here needs the network.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+#: The value that marks a secret in ``.env.example``; ``.env`` gets a fresh one each.
+SECRET_PLACEHOLDER = "change-me-to-a-long-random-string"
+SECRET_BYTES = 48
+
+
+class Feature(NamedTuple):
+    enabled: Callable[[dict[str, Any]], bool]
+    paths: tuple[str, ...]
+
+
+#: Each optional feature: when it is on, and the paths it owns (removed when off).
+MANIFEST: dict[str, Feature] = {
+    "database": Feature(
+        enabled=lambda answers: answers["database"] != "none",
+        paths=(
+            "app/api/v1/items.py",
+            "app/core/db.py",
+            "app/models",
+            "app/schemas/item.py",
+            "app/services/items.py",
+            "migrations",
+            "tests/fixtures/database.py",
+            "tests/test_database.py",
+            "tests/test_items.py",
+            "tests/test_migrations.py",
+        ),
+    ),
+}
+
+
+def load_answers() -> dict[str, Any]:
+    """The answers, as Cookiecutter renders them into this file."""
+    answers: dict[str, Any] = json.loads(r"""{{ cookiecutter | jsonify }}""")
+    return answers
+
+
+def disabled_paths(answers: dict[str, Any]) -> list[str]:
+    """The paths of every feature that ``answers`` turn off."""
+    return [
+        path
+        for feature in MANIFEST.values()
+        if not feature.enabled(answers)
+        for path in feature.paths
+    ]
+
+
+def remove_paths(project: Path, paths: list[str]) -> None:
+    for relative in paths:
+        path = project / relative
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def write_env(project: Path) -> None:
+    """Copy ``.env.example`` to ``.env``, giving every placeholder secret a fresh value."""
+    example = project / ".env.example"
+    lines = []
+    for line in example.read_text(encoding="utf-8").splitlines():
+        name, sep, value = line.partition("=")
+        if sep and value == SECRET_PLACEHOLDER:
+            line = f"{name}={secrets.token_urlsafe(SECRET_BYTES)}"
+        lines.append(line)
+    env = project / ".env"
+    env.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env.chmod(0o600)
+
+
+def next_steps(answers: dict[str, Any], project: Path) -> str:
+    steps = [f"cd {project}", "uv sync"]
+    if MANIFEST["database"].enabled(answers):
+        steps.append("uv run flask db upgrade")
+    steps.append("uv run flask run")
+    lines = [f"Created {answers['project_name']} in {project}", "", "Next steps:"]
+    lines += [f"  {step}" for step in steps]
+    lines += ["", "Then open http://127.0.0.1:5000/api/v1/docs. README.md tells the rest."]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    answers = load_answers()
+    project = Path.cwd()
+    remove_paths(project, disabled_paths(answers))
+    write_env(project)
+    print(next_steps(answers, project))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

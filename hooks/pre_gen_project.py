@@ -1,0 +1,151 @@
+"""Reject answers that would generate a broken project, before any file is written.
+
+Each problem is reported on one line that names the answer and what is allowed;
+the hook then exits with status 1 and Cookiecutter writes nothing. Only the
+standard library is used: the hook runs on the Python that runs Cookiecutter.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import sys
+from typing import Any
+
+# Modules the generated project imports, or that tools put on its import path:
+# a project slug with one of these names would shadow it.
+PROJECT_MODULES = frozenset(
+    {
+        "alembic",
+        "anthropic",
+        "app",
+        "argon2",
+        "click",
+        "conftest",
+        "flask",
+        "flask_alembic",
+        "flask_cors",
+        "flask_limiter",
+        "flask_sqlalchemy_lite",
+        "gunicorn",
+        "jinja2",
+        "jwt",
+        "limits",
+        "migrations",
+        "openai",
+        "psycopg",
+        "pydantic",
+        "pydantic_settings",
+        "pytest",
+        "redis",
+        "rq",
+        "spectree",
+        "sqlalchemy",
+        "sqlmodel",
+        "test",
+        "tests",
+        "werkzeug",
+    }
+)
+SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
+EMAIL = re.compile(r"^[^@\s\"\\<>()\[\],;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+# A public version identifier as PEP 440 defines it (canonical and normalizable forms).
+PEP440 = re.compile(
+    r"""^\s*v?
+    (?:(?P<epoch>[0-9]+)!)?
+    (?P<release>[0-9]+(?:\.[0-9]+)*)
+    (?:[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview)[-_.]?[0-9]*)?
+    (?:-[0-9]+|[-_.]?(?:post|rev|r)[-_.]?[0-9]*)?
+    (?:[-_.]?dev[-_.]?[0-9]*)?
+    \s*$""",
+    re.VERBOSE | re.IGNORECASE,
+)
+# Characters that would break the Python, TOML and YAML strings these answers land in.
+UNSAFE_TEXT = re.compile(r"[\"\\\x00-\x1f\x7f]")
+TEXT_ANSWERS = ("project_name", "description", "author_name")
+#: The allowed values of each choice question, as in ``cookiecutter.json`` (a
+#: template test keeps the two equal). Cookiecutter checks answers given on the
+#: command line itself; this also covers replay files and edited contexts.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "license": ("MIT", "BSD-3-Clause", "Apache-2.0", "Proprietary"),
+    "python_version": ("3.11", "3.12", "3.13"),
+    "database": ("postgresql", "sqlite", "none"),
+}
+
+
+def load_answers() -> dict[str, Any]:
+    """The answers, as Cookiecutter renders them into this file."""
+    answers: dict[str, Any] = json.loads(r"""{{ cookiecutter | jsonify }}""")
+    return answers
+
+
+def check_slug(slug: Any) -> str | None:
+    if not isinstance(slug, str) or not SLUG.match(slug):
+        return (
+            f"project_slug {slug!r} is not a lowercase Python identifier: use lowercase "
+            "letters, digits and underscores, starting with a letter (e.g. 'my_api')."
+        )
+    if keyword.iskeyword(slug) or keyword.issoftkeyword(slug):
+        return f"project_slug {slug!r} is a Python keyword: choose another name."
+    if slug in PROJECT_MODULES or slug in sys.stdlib_module_names:
+        return (
+            f"project_slug {slug!r} would shadow the {slug!r} module that the project "
+            "imports: choose another name (e.g. 'my_api')."
+        )
+    return None
+
+
+def check_email(email: Any) -> str | None:
+    if not isinstance(email, str) or not EMAIL.match(email):
+        return f"author_email {email!r} is not a valid email address (e.g. 'jane@example.com')."
+    return None
+
+
+def check_version(version: Any) -> str | None:
+    if not isinstance(version, str) or not PEP440.match(version):
+        return (
+            f"version {version!r} is not a PEP 440 version: use a form like "
+            "'0.1.0', '1.0.0rc1' or '2.3.post1'."
+        )
+    return None
+
+
+def check_text(name: str, value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return f"{name} must not be empty."
+    if UNSAFE_TEXT.search(value):
+        return f"{name} {value!r} must not contain double quotes, backslashes or line breaks."
+    return None
+
+
+def check_choices(answers: dict[str, Any]) -> list[str]:
+    return [
+        f"{name} {answers.get(name)!r} is not one of the allowed values: {', '.join(allowed)}."
+        for name, allowed in CHOICES.items()
+        if answers.get(name) not in allowed
+    ]
+
+
+def problems(answers: dict[str, Any]) -> list[str]:
+    """Every problem with ``answers``, one sentence each."""
+    found = [check_text(name, answers.get(name)) for name in TEXT_ANSWERS]
+    found += [
+        check_slug(answers.get("project_slug")),
+        check_email(answers.get("author_email")),
+        check_version(answers.get("version")),
+    ]
+    found += check_choices(answers)
+    return [problem for problem in found if problem]
+
+
+def main() -> int:
+    answers = load_answers()
+    found = problems(answers)
+    for problem in found:
+        print(f"ERROR: {problem}", file=sys.stderr)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""{{ cookiecutter.project_name }}: the application factory."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.core.config import Settings
+
+__version__ = "{{ cookiecutter.version }}"
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build a configured application.
+
+    Nothing connects at import time: every extension is attached here, so tests
+    and scripts can build as many independent apps as they need.
+
+    :param settings: Use these settings instead of reading the environment and
+        ``.env`` (tests pass their own).
+    """
+    settings = settings or Settings()
+    app = Flask(__name__)
+    app.config.from_mapping(settings.flask_config())
+    app.extensions["settings"] = settings
+
+    # Framework pieces, in the order a request meets them.
+    from app.core import errors, logs, openapi, readiness, security
+
+    logs.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    openapi.init_app(app)
+    readiness.init_app(app)
+{%- if cookiecutter.database != "none" %}
+
+    from app.core import db
+
+    db.init_app(app)
+{%- endif %}
+
+    # The API: one blueprint per resource.
+    from app.api.v1 import health
+
+    app.register_blueprint(health.bp)
+{%- if cookiecutter.database != "none" %}
+
+    from app.api.v1 import items
+
+    app.register_blueprint(items.bp)
+{%- endif %}
+    return app

@@ -1,0 +1,129 @@
+"""Settings, read from environment variables and ``.env``.
+
+One ``Settings`` class holds every knob; ``APP_ENV`` picks the profile:
+
+- ``development`` (default): embedded defaults, so a fresh checkout runs as is;
+- ``testing``: what the test suite builds its apps with;
+- ``production``: refuses to start on development defaults or weak secrets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+#: The value ``.env.example`` ships with; the project generator replaces it in ``.env``.
+PLACEHOLDER_SECRET = "change-me-to-a-long-random-string"  # noqa: S105 - refused in production
+MIN_SECRET_BYTES = 32
+
+
+class ConfigurationError(RuntimeError):
+    """The settings are unsafe for the selected ``APP_ENV``."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the application, with its environment variable name."""
+
+    model_config = SettingsConfigDict(
+        env_file=PROJECT_ROOT / ".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=True,
+    )
+
+    APP_ENV: Literal["development", "testing", "production"] = "development"
+    PROJECT_NAME: str = "{{ cookiecutter.project_name }}"
+    PROJECT_DESCRIPTION: str = "{{ cookiecutter.description }}"
+    DEBUG: bool = False
+    SECRET_KEY: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    #: Largest request body accepted, in bytes; larger ones answer 413.
+    MAX_CONTENT_LENGTH: int = Field(default=1024 * 1024, gt=0)
+    #: Origins allowed to call the API from a browser (comma separated); empty: no CORS.
+    CORS_ORIGINS: Annotated[list[str], NoDecode] = []
+    #: Number of reverse proxies in front of the app whose X-Forwarded-* headers
+    #: are trusted. 0 (the default) trusts none: the headers are ignored.
+    TRUSTED_PROXY_COUNT: int = Field(default=0, ge=0, le=5)
+    #: Seconds each dependency gets to answer the readiness check.
+    HEALTH_CHECK_TIMEOUT: float = Field(default=2.0, gt=0, le=30)
+{%- if cookiecutter.database != "none" %}
+
+    #: SQLAlchemy URL. Relative SQLite paths live in the ``instance/`` folder.
+{%- if cookiecutter.database == "postgresql" %}
+    #: PostgreSQL: ``postgresql+psycopg://user:password@host:5432/dbname``.
+{%- endif %}
+    DATABASE_URL: str = "sqlite:///{{ cookiecutter.project_slug }}.db"
+    DATABASE_ECHO: bool = False
+    DATABASE_POOL_SIZE: int = Field(default=5, ge=1)
+    DATABASE_MAX_OVERFLOW: int = Field(default=10, ge=0)
+    #: Seconds after which a pooled connection is replaced.
+    DATABASE_POOL_RECYCLE: int = Field(default=1800, ge=-1)
+    #: Seconds a request waits for a free pooled connection.
+    DATABASE_POOL_TIMEOUT: float = Field(default=10, gt=0)
+    #: Seconds to wait for a new database connection.
+    DATABASE_CONNECT_TIMEOUT: int = Field(default=5, ge=1)
+    #: PostgreSQL statement_timeout in milliseconds (0 disables it).
+    DATABASE_STATEMENT_TIMEOUT_MS: int = Field(default=30_000, ge=0)
+{%- endif %}
+
+    @field_validator("CORS_ORIGINS", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.APP_ENV != "production":
+            return self
+        problems = []
+        secret = self.SECRET_KEY.get_secret_value()
+        if secret == PLACEHOLDER_SECRET or len(secret.encode()) < MIN_SECRET_BYTES:
+            problems.append(
+                f"SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes of random data "
+                "(generate one with: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))')"
+            )
+        if self.DEBUG:
+            problems.append("DEBUG must be false")
+{%- if cookiecutter.database != "none" %}
+        if "DATABASE_URL" not in self.model_fields_set:
+            problems.append(
+                "DATABASE_URL must be set: the embedded SQLite default is for development"
+            )
+{%- endif %}
+        if problems:
+            raise ConfigurationError(
+                "Refusing to start with APP_ENV=production: " + "; ".join(problems)
+            )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.APP_ENV == "production"
+
+    def flask_config(self) -> dict[str, Any]:
+        """The subset of settings that Flask and its extensions read from ``app.config``."""
+        return {
+            "SECRET_KEY": self.SECRET_KEY.get_secret_value(),
+            "DEBUG": self.DEBUG,
+            "TESTING": self.APP_ENV == "testing",
+            # Every error, even in tests, leaves through the JSON error handlers.
+            "PROPAGATE_EXCEPTIONS": False,
+            "MAX_CONTENT_LENGTH": self.MAX_CONTENT_LENGTH,
+        }
+
+
+def get_settings() -> Settings:
+    """The settings of the current app (inside an app or request context)."""
+    from flask import current_app
+
+    settings: Settings = current_app.extensions["settings"]
+    return settings

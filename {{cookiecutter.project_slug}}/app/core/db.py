@@ -1,0 +1,142 @@
+"""The database: engine, one session per request, and Alembic migrations.
+
+Views get the session with :func:`get_session` and pass it to services. The
+request's work is committed in one place, after a successful response; any
+error response or exception rolls it back when the session closes. Services
+``flush`` (inside a SAVEPOINT where a constraint may fail) so conflicts surface
+as domain errors before the view answers.
+
+Migrations run through Flask-Alembic: ``flask db upgrade``, ``flask db
+downgrade``, ``flask db revision "message"`` and ``flask db check`` (fails when
+the models and the migrations differ).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sqlmodel
+from flask import Flask, Response, current_app, g
+from flask_alembic import Alembic
+from flask_sqlalchemy_lite import SQLAlchemy
+from sqlalchemy import Engine, event, make_url, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import TypeDecorator
+
+from app import models  # noqa: F401 - registers every table on the metadata
+from app.core.config import PROJECT_ROOT, Settings
+from app.core.readiness import add_probe
+from app.core.responses import error
+
+logger = logging.getLogger(__name__)
+
+db = SQLAlchemy(session_options={"class_": sqlmodel.Session, "expire_on_commit": False})
+
+
+def get_session() -> sqlmodel.Session:
+    """The session of the current request, committed if the response succeeds."""
+    g.db_session_used = True
+    session: sqlmodel.Session = db.session  # type: ignore[assignment]
+    return session
+
+
+def get_migrations() -> Alembic:
+    """The Alembic extension of the current app."""
+    migrations: Alembic = current_app.extensions["alembic"]
+    return migrations
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    """``create_engine`` arguments for ``DATABASE_URL``."""
+    url = make_url(settings.DATABASE_URL)
+    options: dict[str, Any] = {"url": url, "echo": settings.DATABASE_ECHO}
+    if url.get_backend_name() == "postgresql":
+        options.update(
+            pool_pre_ping=True,
+            pool_size=settings.DATABASE_POOL_SIZE,
+            max_overflow=settings.DATABASE_MAX_OVERFLOW,
+            pool_recycle=settings.DATABASE_POOL_RECYCLE,
+            pool_timeout=settings.DATABASE_POOL_TIMEOUT,
+            connect_args={
+                "connect_timeout": settings.DATABASE_CONNECT_TIMEOUT,
+                "options": f"-c statement_timeout={settings.DATABASE_STATEMENT_TIMEOUT_MS}",
+            },
+        )
+    return options
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when a transaction
+        # begins, so that SAVEPOINTs and rollbacks work as on PostgreSQL.
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA foreign_keys = ON")
+        dbapi_connection.execute("PRAGMA busy_timeout = 5000")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def _render_item(kind: str, obj: Any, _context: Any) -> str | bool:
+    # Write a custom column type as its underlying SQLAlchemy type, so that
+    # migrations never import application code that may change later.
+    if kind == "type" and isinstance(obj, TypeDecorator):
+        return f"sa.{obj.impl!r}"
+    return False
+
+
+def _commit_session(response: Response) -> Response:
+    if g.pop("db_session_used", False) and response.status_code < 400:
+        db.session.commit()
+    return response
+
+
+def _integrity_conflict(exc: IntegrityError) -> Response:
+    # The constraint name helps whoever reads the log; the client gets no SQL.
+    logger.warning("Integrity error: %s", exc.orig)
+    return error("The request conflicts with existing data.", "CONFLICT", 409)
+
+
+def init_app(app: Flask) -> None:
+    settings: Settings = app.extensions["settings"]
+    app.config["SQLALCHEMY_ENGINES"] = {"default": engine_options(settings)}
+    app.config["ALEMBIC"] = {
+        "script_location": str(PROJECT_ROOT / "migrations"),
+        "file_template": "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s",
+        # New revisions come out formatted and linted like the rest of the code.
+        "post_write_hooks": {
+            "hooks": "ruff_fix, ruff_format",
+            "ruff_fix.type": "exec",
+            "ruff_fix.executable": "ruff",
+            "ruff_fix.options": "check --fix --quiet REVISION_SCRIPT_FILENAME",
+            "ruff_format.type": "exec",
+            "ruff_format.executable": "ruff",
+            "ruff_format.options": "format --quiet REVISION_SCRIPT_FILENAME",
+        },
+    }
+    app.config["ALEMBIC_CONTEXT"] = {
+        # Batch mode lets migrations alter tables on SQLite too.
+        "render_as_batch": True,
+        "compare_type": True,
+        "render_item": _render_item,
+    }
+    db.init_app(app)
+    # Alembic announces every plugin it loads at INFO; keep the CLI output readable.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    Alembic(metadatas=sqlmodel.SQLModel.metadata, run_mkdir=False).init_app(app)
+
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+
+    def probe() -> None:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    add_probe(app, "database", probe)
+    app.after_request(_commit_session)
+    app.register_error_handler(IntegrityError, _integrity_conflict)

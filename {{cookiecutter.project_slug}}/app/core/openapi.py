@@ -1,0 +1,253 @@
+"""Request validation and the OpenAPI document, from the same Pydantic models.
+
+Views declare their inputs with type hints and their output with ``@validate``::
+
+    @bp.post("")
+    @validate(data=ItemPublic, status=201, errors=[409])
+    def create_item(json: ItemCreate) -> Response: ...
+
+    @bp.get("/<item_id>")
+    @validate(data=ItemPublic, errors=[404])
+    def get_item(item_id: ItemId) -> Response: ...
+
+``json`` is the request body, ``query`` the query string, and every other
+annotated argument a path parameter. Invalid input answers 422 with one entry
+per field; the body must be a JSON object sent as ``application/json``.
+
+SpecTree does the validation and writes the document; this module adds what a
+JSON API needs on top: the envelope as the documented response, errors as
+``APIError`` instead of SpecTree's own 422 body, Pydantic path parameters, and
+strict body checks (400 malformed, 415 wrong content type).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, get_type_hints
+
+from flask import Blueprint, Flask, current_app, request
+from pydantic import BaseModel, ValidationError, create_model
+from spectree import Response as ResponseSpec
+from spectree import SpecTree
+from spectree.page import PAGE_TEMPLATES
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+
+from app.core.exceptions import APIError, BadRequestError, ValidationFailedError
+from app.core.responses import ErrorResponse, FieldError, SuccessResponse
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Argument names SpecTree fills from the request; any other annotated argument
+#: of a view is a path parameter.
+REQUEST_PARTS = {"json": "body", "query": "query"}
+#: Statuses every validated operation documents with the error envelope.
+ALWAYS_DOCUMENTED = (500,)
+
+
+def schema_name(model: type[BaseModel]) -> str:
+    """Component name of a model: ``SuccessResponse[ItemPublic]`` -> ``ItemPublicResponse``."""
+    generic = getattr(model, "__pydantic_generic_metadata__", None)
+    if generic and generic["origin"] is SuccessResponse:
+        (argument,) = generic["args"]
+        return f"{getattr(argument, '__name__', 'Data')}Response"
+    return re.sub(r"[^A-Za-z0-9_]", "", model.__name__)
+
+
+spec = SpecTree(
+    "flask",
+    mode="strict",
+    validation_error_status=422,
+    validation_error_model=ErrorResponse,
+    naming_strategy=schema_name,
+    nested_naming_strategy=lambda _parent, child: child,
+)
+
+
+def field_errors(exc: ValidationError, location: str) -> list[FieldError]:
+    """One ``FieldError`` per problem Pydantic found."""
+    return [
+        FieldError(
+            location=location,  # type: ignore[arg-type]
+            field=".".join(str(part) for part in problem["loc"]) or "(root)",
+            message=problem["msg"],
+            type=problem["type"],
+        )
+        for problem in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def _raise_validation_error(locations: dict[str, str]) -> Callable[..., None]:
+    def before(request: Any, response: Any, exc: Exception | None, *_: Any) -> None:
+        if isinstance(exc, ValidationError):
+            location = locations.get(exc.title, "body")
+            raise ValidationFailedError(details=field_errors(exc, location))
+
+    return before
+
+
+def _raise_response_error(request: Any, response: Any, exc: Exception | None, *_: Any) -> None:
+    if exc is not None:
+        # The view broke its own contract: a bug, so a 500 with the details logged.
+        raise RuntimeError(f"Response does not match its schema: {exc}") from exc
+
+
+def _require_json_object() -> None:
+    """Reject a body that is not a JSON object sent as ``application/json``."""
+    try:
+        body = request.get_json()
+    except UnsupportedMediaType as exc:
+        raise APIError(
+            "Send the request body as JSON with 'Content-Type: application/json'.",
+            code="UNSUPPORTED_MEDIA_TYPE",
+            status=415,
+        ) from exc
+    except BadRequest as exc:
+        raise BadRequestError("The request body is not valid JSON.", code="MALFORMED_JSON") from exc
+    if not isinstance(body, dict):
+        raise ValidationFailedError(
+            details=[
+                FieldError(
+                    location="body",
+                    field="(root)",
+                    message="The request body must be a JSON object.",
+                    type="dict_type",
+                )
+            ]
+        )
+
+
+def _path_model(view: Callable[..., Any]) -> type[BaseModel] | None:
+    """A model of the view's annotated path parameters, or None if it has none."""
+    hints = get_type_hints(view, include_extras=True)
+    fields = {
+        name: (
+            hints[name],
+            ... if parameter.default is inspect.Parameter.empty else parameter.default,
+        )
+        for name, parameter in inspect.signature(view).parameters.items()
+        if name in hints and name not in REQUEST_PARTS
+    }
+    if not fields:
+        return None
+    return create_model(f"{view.__name__}_path", **fields)  # type: ignore[call-overload,no-any-return]
+
+
+def validate(
+    *,
+    data: Any = None,
+    status: int = 200,
+    errors: Iterable[int] = (),
+    tags: Iterable[str] = (),
+) -> Callable[[F], F]:
+    """Validate a view's input and document its responses.
+
+    :param data: The type of ``data`` in the success envelope (None for no body).
+    :param status: The success status code.
+    :param errors: Error statuses the view can answer besides the ones every
+        operation documents (422 for invalid input, 500).
+    :param tags: OpenAPI tags of the operation.
+    """
+
+    def decorator(view: F) -> F:
+        hints = get_type_hints(view)
+        inputs = {name: hints[name] for name in REQUEST_PARTS if name in hints}
+        path_model = _path_model(view)
+
+        documented = set(errors) | set(ALWAYS_DOCUMENTED)
+        if inputs or path_model:
+            documented.add(422)
+        if "json" in inputs:
+            documented.update({400, 413, 415})
+        responses: dict[str, Any] = {f"HTTP_{code}": ErrorResponse for code in sorted(documented)}
+        responses[f"HTTP_{status}"] = SuccessResponse[data] if data is not None else None  # type: ignore[valid-type]
+
+        checked = spec.validate(
+            resp=ResponseSpec(**responses),
+            tags=list(tags),
+            before=_raise_validation_error(
+                {model.__name__: REQUEST_PARTS[name] for name, model in inputs.items()}
+            ),
+            after=_raise_response_error,
+        )(view)
+
+        @functools.wraps(checked)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if path_model is not None:
+                try:
+                    kwargs.update(dict(path_model.model_validate(kwargs)))
+                except ValidationError as exc:
+                    raise ValidationFailedError(details=field_errors(exc, "path")) from exc
+            if "json" in inputs:
+                _require_json_object()
+            return checked(*args, **kwargs)
+
+        wrapper.__path_model__ = path_model  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def _document_path_parameters(document: dict[str, Any], app: Flask) -> None:
+    """Replace the plain-string path parameters SpecTree infers from the URL rule
+    with the schemas of the views' Pydantic path parameters."""
+    for rule in app.url_map.iter_rules():
+        model = getattr(app.view_functions[rule.endpoint], "__path_model__", None)
+        if model is None:
+            continue
+        properties = model.model_json_schema()["properties"]
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        for operation in document["paths"].get(path, {}).values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path" and parameter["name"] in properties:
+                    parameter["schema"] = properties[parameter["name"]]
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the current app (built once per app)."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if "openapi" not in app.extensions:
+        settings = app.extensions["settings"]
+        from app import __version__
+
+        # SpecTree caches its document on the instance, and building it consumes
+        # the nested model definitions. Build from a copy, per app, so every app
+        # gets a complete document of its own URL map.
+        builder = copy.copy(spec)
+        builder.models = copy.deepcopy(spec.models)
+        document = copy.deepcopy(builder.spec)
+        document["info"] = {
+            "title": settings.PROJECT_NAME,
+            "version": __version__,
+            "description": settings.PROJECT_DESCRIPTION,
+        }
+        _document_path_parameters(document, app)
+        app.extensions["openapi"] = document
+    document: dict[str, Any] = app.extensions["openapi"]
+    return document
+
+
+docs = Blueprint("docs", __name__, url_prefix="/api/v1")
+
+
+@docs.get("/openapi.json")
+def openapi_json() -> Any:
+    """The OpenAPI document."""
+    return openapi_document()
+
+
+@docs.get("/docs")
+def swagger_ui() -> str:
+    """Interactive API documentation (Swagger UI)."""
+    return PAGE_TEMPLATES["swagger"].format(
+        spec_url="/api/v1/openapi.json",
+        spec_path="api/v1/docs",
+        **spec.config.swagger_oauth2_config(),
+    )
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(docs)

@@ -1,0 +1,55 @@
+"""HTTP hardening for a JSON API: response headers, CORS and trusted proxies.
+
+The headers follow the OWASP REST Security Cheat Sheet. A view that needs a
+different ``Cache-Control`` (a cacheable public resource, say) sets its own and
+this module leaves it alone.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response
+from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.core.config import Settings
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+HSTS = "max-age=63072000; includeSubDomains"
+# Headers a browser client may read from a cross-origin response.
+EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Allow"]
+
+
+def init_app(app: Flask) -> None:
+    settings: Settings = app.extensions["settings"]
+
+    if settings.TRUSTED_PROXY_COUNT:
+        # Only behind that many proxies are X-Forwarded-* honest; without this
+        # setting a client could claim any address or scheme.
+        hops = settings.TRUSTED_PROXY_COUNT
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
+
+    if settings.CORS_ORIGINS:
+        CORS(
+            app,
+            resources={r"/api/*": {"origins": settings.CORS_ORIGINS}},
+            expose_headers=EXPOSED_HEADERS,
+            max_age=600,
+        )
+
+    def add_security_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("Cache-Control", "no-store")
+        if settings.is_production:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
+        return response
+
+    app.after_request(add_security_headers)

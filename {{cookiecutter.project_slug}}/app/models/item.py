@@ -1,0 +1,17 @@
+"""The example resource: copy this file to add a table."""
+
+from __future__ import annotations
+
+from sqlmodel import Field
+
+from app.models.base import CoreModel
+
+NAME_MAX_LENGTH = 200
+DESCRIPTION_MAX_LENGTH = 2000
+
+
+class Item(CoreModel, table=True):
+    __tablename__ = "items"
+
+    name: str = Field(max_length=NAME_MAX_LENGTH, unique=True, index=True)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)

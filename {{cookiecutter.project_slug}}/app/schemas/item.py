@@ -1,0 +1,78 @@
+"""Request and response bodies of the items API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.models.item import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
+
+#: Largest id an integer primary key holds on every supported database.
+MAX_ID = 2**31 - 1
+MAX_PAGE_SIZE = 100
+
+ItemId = Annotated[int, Field(ge=1, le=MAX_ID, description="The item's id.")]
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH)]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH)]
+
+
+class _Input(BaseModel):
+    # Unknown fields are an error, not silently dropped: a typo in a field name
+    # should not look like success.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ItemCreate(_Input):
+    name: Name
+    description: Description | None = None
+
+
+class ItemUpdate(_Input):
+    """A partial update: only the fields present in the body change."""
+
+    name: Name | None = None
+    description: Description | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_null(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("name cannot be null; leave it out to keep the current name")
+        return value
+
+
+class ItemPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ItemsPublic(BaseModel):
+    """One page of items and the total number that match the query."""
+
+    data: list[ItemPublic]
+    count: int
+    limit: int
+    offset: int
+
+
+ItemSort = Literal["name", "-name", "created_at", "-created_at", "id", "-id"]
+
+
+class ItemListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
+    offset: int = Field(default=0, ge=0, le=MAX_ID, description="Items to skip.")
+    sort: ItemSort = Field(
+        default="-created_at", description="Sort key; a leading '-' sorts descending."
+    )
+    q: str | None = Field(
+        default=None, max_length=NAME_MAX_LENGTH, description="Only names containing this text."
+    )

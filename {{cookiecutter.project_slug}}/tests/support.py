@@ -1,0 +1,25 @@
+"""Helpers the tests and fixtures share."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from app.core.config import Settings
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
+
+
+def services_required() -> bool:
+    """Under CI (or REQUIRE_SERVICES=1) a missing service fails the run instead of skipping."""
+    return os.environ.get("CI", "").lower() == "true" or os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings for a test app: the testing profile, no ``.env`` file, plus ``overrides``.
+
+    Environment variables still apply, as they do in production; the fixtures
+    point ``DATABASE_URL`` and the like at this run's own services.
+    """
+    values: dict[str, Any] = {"APP_ENV": "testing", "SECRET_KEY": TEST_SECRET, **overrides}
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]

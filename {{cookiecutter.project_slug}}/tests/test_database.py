@@ -1,0 +1,120 @@
+"""The database layer: per-request transactions, timestamps, settings and readiness."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from app import create_app
+from app.core.config import ConfigurationError, Settings
+from app.core.db import engine_options, get_session
+from app.core.exceptions import ConflictError
+from app.models import Item
+from tests.support import make_settings
+
+
+def test_a_successful_request_commits(client: FlaskClient, session: Session) -> None:
+    client.post("/api/v1/items", json={"name": "kept"})
+    assert session.exec(select(Item.name)).all() == ["kept"]
+
+
+def test_a_failed_request_rolls_back(app: Flask, client: FlaskClient, session: Session) -> None:
+    @app.post("/_test/write-then-fail")
+    def write_then_fail() -> None:
+        get_session().add(Item(name="half-done"))
+        get_session().flush()
+        raise ConflictError("Changed my mind.")
+
+    response = client.post("/_test/write-then-fail")
+    assert response.status_code == 409
+    assert session.exec(select(Item)).all() == []
+
+
+def test_integrity_errors_are_409_without_sql(app: Flask, client: FlaskClient) -> None:
+    @app.post("/_test/raw-duplicate")
+    def raw_duplicate() -> None:
+        get_session().add(Item(name="dup"))
+        get_session().flush()
+
+    client.post("/api/v1/items", json={"name": "dup"})
+    response = client.post("/_test/raw-duplicate")
+    assert response.status_code == 409
+    assert response.json is not None
+    assert response.json["error"]["code"] == "CONFLICT"
+    assert "INSERT" not in response.get_data(as_text=True)
+
+
+def test_database_errors_are_500_without_sql(app: Flask, client: FlaskClient) -> None:
+    @app.get("/_test/bad-sql")
+    def bad_sql() -> None:
+        get_session().execute(text("SELECT secret_column FROM no_such_table"))
+
+    response = client.get("/_test/bad-sql")
+    assert response.status_code == 500
+    assert "no_such_table" not in response.get_data(as_text=True)
+
+
+def test_timestamps_are_utc_and_updated_at_moves(session: Session) -> None:
+    item = Item(name="clock")
+    session.add(item)
+    session.flush()
+    created = item.updated_at
+    assert item.created_at.tzinfo is UTC
+    item.description = "changed"
+    session.add(item)
+    session.flush()
+    session.expire(item)
+    assert item.updated_at > created
+    assert item.created_at.tzinfo is UTC
+
+
+def test_naive_datetimes_are_refused(session: Session) -> None:
+    session.add(Item(name="naive", created_at=datetime(2020, 1, 1)))
+    with pytest.raises(Exception, match="Naive datetime"):
+        session.flush()
+
+
+def test_ready_checks_the_database(client: FlaskClient) -> None:
+    response = client.get("/api/v1/health/ready")
+    assert response.status_code == 200
+    assert response.json is not None
+    assert response.json["data"]["checks"]["database"]["status"] == "ok"
+
+
+def test_not_ready_when_the_database_is_down() -> None:
+    app = create_app(make_settings(DATABASE_URL="sqlite:////nonexistent-dir/db.sqlite"))
+    response = app.test_client().get("/api/v1/health/ready")
+    assert response.status_code == 503
+    assert response.json is not None
+    assert response.json["error"]["details"]["checks"]["database"]["status"] == "down"
+
+
+def test_postgres_engines_get_pool_and_timeout_settings() -> None:
+    settings = make_settings(
+        DATABASE_URL="postgresql+psycopg://app@db.internal/app",
+        DATABASE_POOL_SIZE=7,
+        DATABASE_STATEMENT_TIMEOUT_MS=1500,
+    )
+    options = engine_options(settings)
+    assert options["pool_pre_ping"] is True
+    assert options["pool_size"] == 7
+    assert options["connect_args"]["options"] == "-c statement_timeout=1500"
+
+
+def test_production_refuses_the_embedded_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(ConfigurationError, match="DATABASE_URL"):
+        Settings(_env_file=None, APP_ENV="production", SECRET_KEY="s" * 48)  # type: ignore[call-arg]
+
+
+def test_production_takes_the_database_url_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://app@db.internal/app")
+    settings = Settings(_env_file=None, APP_ENV="production", SECRET_KEY="s" * 48)  # type: ignore[call-arg]
+    assert settings.DATABASE_URL.endswith("@db.internal/app")
