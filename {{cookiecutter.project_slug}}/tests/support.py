@@ -19,7 +19,7 @@ def make_settings(**overrides: Any) -> Settings:
     """Settings for a test app: the testing profile, no ``.env`` file, plus ``overrides``.
 
     Environment variables still apply, as they do in production; the fixtures
-    point ``DATABASE_URL`` and the like at this run's own services.
+    may point service URLs at services created for this run.
     """
     values: dict[str, Any] = {"APP_ENV": "testing", "SECRET_KEY": TEST_SECRET, **overrides}
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

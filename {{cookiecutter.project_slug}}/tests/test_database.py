@@ -96,7 +96,7 @@ def test_not_ready_when_the_database_is_down() -> None:
 
 def test_postgres_engines_get_pool_and_timeout_settings() -> None:
     settings = make_settings(
-        DATABASE_URL="postgresql+psycopg://app@db.internal/app",
+        DATABASE_URL="postgresql://app@db.internal/app",
         DATABASE_POOL_SIZE=7,
         DATABASE_STATEMENT_TIMEOUT_MS=1500,
     )
@@ -115,6 +115,6 @@ def test_production_refuses_the_embedded_database(monkeypatch: pytest.MonkeyPatc
 def test_production_takes_the_database_url_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://app@db.internal/app")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app@db.internal/app")
     settings = Settings(_env_file=None, APP_ENV="production", SECRET_KEY="s" * 48)  # type: ignore[call-arg]
     assert settings.DATABASE_URL.endswith("@db.internal/app")

@@ -14,11 +14,10 @@ the models and the migrations differ).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlmodel
 from flask import Flask, Response, current_app, g
-from flask_alembic import Alembic
 from flask_sqlalchemy_lite import SQLAlchemy
 from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +27,9 @@ from app import models  # noqa: F401 - registers every table on the metadata
 from app.core.config import PROJECT_ROOT, Settings
 from app.core.readiness import add_probe
 from app.core.responses import error
+
+if TYPE_CHECKING:
+    from flask_alembic import Alembic
 
 logger = logging.getLogger(__name__)
 
@@ -106,14 +108,15 @@ def init_app(app: Flask) -> None:
     app.config["ALEMBIC"] = {
         "script_location": str(PROJECT_ROOT / "migrations"),
         "file_template": "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s",
-        # New revisions come out formatted and linted like the rest of the code.
+        # New revisions come out linted and formatted like the rest of the code
+        # (``python -m ruff``, so it works without an activated environment).
         "post_write_hooks": {
             "hooks": "ruff_fix, ruff_format",
-            "ruff_fix.type": "exec",
-            "ruff_fix.executable": "ruff",
+            "ruff_fix.type": "module",
+            "ruff_fix.module": "ruff",
             "ruff_fix.options": "check --fix --quiet REVISION_SCRIPT_FILENAME",
-            "ruff_format.type": "exec",
-            "ruff_format.executable": "ruff",
+            "ruff_format.type": "module",
+            "ruff_format.module": "ruff",
             "ruff_format.options": "format --quiet REVISION_SCRIPT_FILENAME",
         },
     }
@@ -124,8 +127,10 @@ def init_app(app: Flask) -> None:
         "render_item": _render_item,
     }
     db.init_app(app)
-    # Alembic announces every plugin it loads at INFO; keep the CLI output readable.
+    # Alembic announces at INFO every plugin it sets up on import; keep the CLI readable.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    from flask_alembic import Alembic
+
     Alembic(metadatas=sqlmodel.SQLModel.metadata, run_mkdir=False).init_app(app)
 
     with app.app_context():

@@ -3,12 +3,12 @@
 Views declare their inputs with type hints and their output with ``@validate``::
 
     @bp.post("")
-    @validate(data=ItemPublic, status=201, errors=[409])
-    def create_item(json: ItemCreate) -> Response: ...
+    @validate(data=WidgetPublic, status=201, errors=[409])
+    def create_widget(json: WidgetCreate) -> Response: ...
 
-    @bp.get("/<item_id>")
-    @validate(data=ItemPublic, errors=[404])
-    def get_item(item_id: ItemId) -> Response: ...
+    @bp.get("/<widget_id>")
+    @validate(data=WidgetPublic, errors=[404])
+    def get_widget(widget_id: WidgetId) -> Response: ...
 
 ``json`` is the request body, ``query`` the query string, and every other
 annotated argument a path parameter. Invalid input answers 422 with one entry
@@ -49,7 +49,7 @@ ALWAYS_DOCUMENTED = (500,)
 
 
 def schema_name(model: type[BaseModel]) -> str:
-    """Component name of a model: ``SuccessResponse[ItemPublic]`` -> ``ItemPublicResponse``."""
+    """Component name of a model: ``SuccessResponse[WidgetPublic]`` -> ``WidgetPublicResponse``."""
     generic = getattr(model, "__pydantic_generic_metadata__", None)
     if generic and generic["origin"] is SuccessResponse:
         (argument,) = generic["args"]

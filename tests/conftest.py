@@ -1,0 +1,110 @@
+"""Fixtures and helpers for baking projects and running what they ship."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+#: PostgreSQL server for the bakes' suites and migrations; each user of it creates
+#: a database of its own there and drops it afterwards.
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+UNRENDERED = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
+
+
+def services_required() -> bool:
+    """Under CI (or REQUIRE_SERVICES=1) a missing service fails instead of skipping."""
+    return os.environ.get("CI", "").lower() == "true" or os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def require_service(name: str, problem: str) -> None:
+    reason = f"{name} is not available: {problem}"
+    if services_required():
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def bake(cookies: Any, **answers: Any) -> Path:
+    """Generate a project with ``answers`` on top of the defaults; fail if that fails."""
+    result = cookies.bake(extra_context=answers, template=str(TEMPLATE))
+    exit_code, exception = result.exit_code, result.exception
+    assert exit_code == 0, f"baking {answers} failed: {exception!r}"
+    return Path(result.project_path)
+
+
+def libpq_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The PostgreSQL URL, once it answers (skips, or fails under CI, when it does not)."""
+    try:
+        psycopg.connect(libpq_url(POSTGRES_URL), connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        require_service("PostgreSQL", f"{POSTGRES_URL}: {exc}".strip())
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_database(postgres_server: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test; dropped afterwards."""
+    name = f"tpl_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(libpq_url(postgres_server), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = postgres_server.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(libpq_url(postgres_server), autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def project_env(**overrides: str) -> dict[str, str]:
+    """The environment for a command run in a baked project: ours, minus anything
+    that would leak this run's configuration into it, plus ``overrides``."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTEST_", "DATABASE_", "REDIS_", "VIRTUAL_ENV"))
+    }
+    env.update(overrides)
+    return env
+
+
+def run_in(
+    project: Path, *args: str | Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run a command in ``project`` and return its result (output captured)."""
+    return subprocess.run(
+        [str(arg) for arg in args],
+        cwd=project,
+        env=env or project_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def python_in(project: Path, *args: str | Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run this environment's Python in ``project``."""
+    return run_in(project, sys.executable, *args, **kwargs)
+
+
+def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, (
+        f"{' '.join(result.args)} exited {result.returncode}\n"
+        f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-6000:]}"
+    )

@@ -1,0 +1,280 @@
+"""What a generated project ships works: its own test suite, its migrations, and its
+servers, in this environment and in fresh ones built from its own pyproject.toml."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import (
+    assert_ok,
+    bake,
+    project_env,
+    python_in,
+    require_service,
+    run_in,
+)
+from tests.matrix import combination_id, combinations
+
+UV = Path(sys.executable).parent / "uv"
+
+
+def suite_env(answers: dict[str, Any], postgres_url: str | None) -> dict[str, str]:
+    env = project_env()
+    if answers.get("database") == "postgresql":
+        assert postgres_url is not None
+        env["DATABASE_URL"] = postgres_url
+    return env
+
+
+@pytest.fixture
+def postgres_for(request: pytest.FixtureRequest) -> Any:
+    """The PostgreSQL URL when the combination needs it (else None)."""
+
+    def get(answers: dict[str, Any]) -> str | None:
+        if answers.get("database") == "postgresql":
+            url: str = request.getfixturevalue("postgres_server")
+            return url
+        return None
+
+    return get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answers", combinations(), ids=combination_id)
+def test_baked_suite_passes(cookies: Any, postgres_for: Any, answers: dict[str, Any]) -> None:
+    project = bake(cookies, **answers)
+    env = suite_env(answers, postgres_for(answers))
+    result = python_in(project, "-m", "pytest", "-q", "-p", "no:cacheprovider", env=env)
+    assert_ok(result)
+    assert " passed" in result.stdout
+    assert " skipped" not in result.stdout
+
+
+def flask_cli(project: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = project_env(DATABASE_URL=database_url)
+    return python_in(project, "-m", "flask", "--app", "app", *args, env=env)
+
+
+@pytest.mark.slow
+def test_migrations_on_postgresql(cookies: Any, postgres_database: str) -> None:
+    project = bake(cookies, database="postgresql")
+    assert_ok(flask_cli(project, postgres_database, "db", "upgrade"))
+    checked = flask_cli(project, postgres_database, "db", "check")
+    assert_ok(checked)
+    assert "No changes detected" in checked.stdout
+    assert_ok(flask_cli(project, postgres_database, "db", "downgrade", "base"))
+    assert "Changes detected" in flask_cli(project, postgres_database, "db", "check").stdout
+
+
+@pytest.mark.slow
+def test_migrations_on_sqlite(cookies: Any, tmp_path: Path) -> None:
+    project = bake(cookies, database="sqlite")
+    url = f"sqlite:///{tmp_path / 'check.db'}"
+    assert_ok(flask_cli(project, url, "db", "upgrade"))
+    assert_ok(flask_cli(project, url, "db", "check"))
+
+
+@pytest.mark.slow
+def test_a_new_model_needs_a_migration_and_gets_one(cookies: Any, tmp_path: Path) -> None:
+    project = bake(cookies, database="sqlite")
+    url = f"sqlite:///{tmp_path / 'drift.db'}"
+    assert_ok(flask_cli(project, url, "db", "upgrade"))
+    models = project / "app" / "models" / "item.py"
+    models.write_text(
+        models.read_text() + "    sku: str | None = Field(default=None, max_length=40)\n"
+    )
+    drift = flask_cli(project, url, "db", "check")
+    assert drift.returncode == 1
+    assert "Changes detected" in drift.stdout
+    assert_ok(flask_cli(project, url, "db", "revision", "add sku"))
+    (revision,) = (project / "migrations").glob("*_add_sku.py")
+    assert "add_column" in revision.read_text()
+    assert_ok(python_in(project, "-m", "ruff", "check", "--no-cache", str(revision)))
+    assert_ok(flask_cli(project, url, "db", "upgrade"))
+    assert_ok(flask_cli(project, url, "db", "check"))
+
+
+def find_python(version: str) -> str:
+    """An interpreter of ``version``: on PATH, or installed by pyenv."""
+    candidates = [shutil.which(f"python{version}")]
+    candidates += sorted(
+        str(path) for path in Path.home().glob(f".pyenv/versions/{version}*/bin/python{version}")
+    )
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return candidate
+    require_service(f"Python {version}", "no interpreter found on PATH or in ~/.pyenv")
+    raise AssertionError("unreachable")
+
+
+FRESH_ENVIRONMENTS = [
+    pytest.param({}, None, id="default"),
+    pytest.param({"database": "none"}, None, id="none"),
+    pytest.param({"database": "sqlite", "python_version": "3.13"}, "3.13", id="sqlite-py3.13"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("answers", "python"), FRESH_ENVIRONMENTS)
+def test_suite_passes_in_a_fresh_environment(
+    cookies: Any, postgres_for: Any, answers: dict[str, Any], python: str | None
+) -> None:
+    """Installs only what the baked pyproject.toml declares, so a missing dependency fails."""
+    interpreter = find_python(python) if python else sys.executable
+    project = bake(cookies, **answers)
+    env = project_env(UV_PYTHON_DOWNLOADS="never")
+    assert_ok(run_in(project, UV, "sync", "--quiet", "--python", str(interpreter), env=env))
+    venv_python = project / ".venv" / "bin" / "python"
+    version = run_in(project, venv_python, "-c", "import sys; print(sys.version_info[:2])")
+    if python:
+        assert version.stdout.strip() == str(tuple(int(part) for part in python.split(".")))
+    env = suite_env({"database": "sqlite", **answers}, postgres_for(answers))
+    result = run_in(project, venv_python, "-m", "pytest", "-q", "-p", "no:cacheprovider", env=env)
+    assert_ok(result)
+    assert_ok(run_in(project, venv_python, "-m", "ruff", "check", "--no-cache", ".", env=env))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def http(method: str, url: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, headers, raw = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        status, headers, raw = exc.code, dict(exc.headers), exc.read()
+        exc.close()
+    is_json = headers.get("Content-Type", "").startswith("application/json")
+    return status, headers, json.loads(raw) if is_json else raw.decode()
+
+
+@contextmanager
+def serving(
+    command: list[str], project: Path, env: dict[str, str], port: int, *, graceful: bool = True
+) -> Iterator[str]:
+    """Start a server, wait until it answers, yield its base URL, then stop it with SIGTERM.
+
+    :param graceful: The server must exit with status 0 on SIGTERM (gunicorn does;
+        Flask's development server just dies).
+    """
+    process = subprocess.Popen(
+        command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                http("GET", f"{base}/api/v1/health")
+                break
+            except (ConnectionError, urllib.error.URLError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    output = process.stdout.read() if process.stdout else ""
+                    pytest.fail(f"{command} did not start:\n{output}")
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        finally:
+            output = process.stdout.read() if process.stdout else ""
+            if process.stdout:
+                process.stdout.close()
+        assert code == 0 or not graceful, output
+
+
+def exercise_items(base: str) -> None:
+    status, _, body = http("POST", f"{base}/api/v1/items", {"name": "served"})
+    assert status == 201, body
+    status, _, body = http("GET", f"{base}/api/v1/items")
+    assert status == 200
+    assert [item["name"] for item in body["data"]["data"]] == ["served"]
+    status, _, body = http("POST", f"{base}/api/v1/items", {"name": "served"})
+    assert status == 409
+    assert body["error"]["code"] == "ITEM_NAME_TAKEN"
+
+
+@pytest.mark.slow
+def test_production_server_on_postgresql(cookies: Any, postgres_database: str) -> None:
+    project = bake(cookies)
+    assert_ok(flask_cli(project, postgres_database, "db", "upgrade"))
+    port = free_port()
+    env = project_env(
+        APP_ENV="production",
+        SECRET_KEY="x" * 48,
+        DATABASE_URL=postgres_database,
+        PORT=str(port),
+        WEB_CONCURRENCY="2",
+    )
+    gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
+    with serving(gunicorn, project, env, port) as base:
+        status, headers, body = http("GET", f"{base}/api/v1/health/ready")
+        assert status == 200, body
+        assert body["data"]["checks"]["database"]["status"] == "ok"
+        assert headers["Server"] == "gunicorn"
+        assert headers["Strict-Transport-Security"].startswith("max-age=")
+        assert len(headers["X-Request-ID"]) == 32
+        exercise_items(base)
+        status, _, body = http("GET", f"{base}/api/v1/openapi.json")
+        assert status == 200
+        assert body["info"]["title"] == "My Flask API"
+
+
+@pytest.mark.slow
+def test_production_refuses_to_start_on_development_defaults(cookies: Any) -> None:
+    project = bake(cookies)
+    env = project_env(APP_ENV="production")
+    result = python_in(project, "-c", "from app import create_app; create_app()", env=env)
+    assert result.returncode != 0
+    assert "Refusing to start with APP_ENV=production" in result.stderr
+    assert "DATABASE_URL must be set" in result.stderr
+
+
+@pytest.mark.slow
+def test_development_server_runs_on_embedded_defaults(cookies: Any) -> None:
+    """The README quick start: the generated .env, an SQLite file, ``flask run``."""
+    project = bake(cookies)
+    env = project_env()
+    assert_ok(python_in(project, "-m", "flask", "--app", "app", "db", "upgrade", env=env))
+    assert list((project / "instance").glob("*.db"))
+    port = free_port()
+    flask_run = [sys.executable, "-m", "flask", "--app", "app", "run", "--port", str(port)]
+    with serving(flask_run, project, env, port, graceful=False) as base:
+        status, _, body = http("GET", f"{base}/api/v1/health")
+        assert (status, body["data"]) == (200, {"status": "ok"})
+        exercise_items(base)
+        status, headers, _ = http("GET", f"{base}/api/v1/docs")
+        assert status == 200
+        assert headers["Content-Type"].startswith("text/html")

@@ -1,0 +1,58 @@
+"""Answers typed at the prompts, as a person runs the template."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from pathlib import Path
+
+import pexpect
+
+from tests.conftest import TEMPLATE
+
+PROMPT_END = r"\): "
+
+
+def answer_prompts(output_dir: Path, answers: list[str]) -> tuple[int, str]:
+    """Run ``cookiecutter`` on a terminal, type ``answers`` in order; return status and output."""
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "cookiecutter", str(TEMPLATE), "-o", str(output_dir)],
+        env={**os.environ, "NO_COLOR": "1", "TERM": "dumb"},
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(50, 200),
+    )
+    for answer in answers:
+        child.expect(PROMPT_END)
+        child.sendline(answer)
+    child.expect(pexpect.EOF)
+    output = child.before or ""
+    child.close()
+    return child.exitstatus or 0, output
+
+
+def test_typed_answers_produce_the_project(tmp_path: Path) -> None:
+    # name, slug (accept the derived one), description, author, email, version,
+    # license 2 (BSD-3-Clause), Python 2 (3.12), database 2 (sqlite).
+    answers = ["Shop API", "", "Sells things.", "Ada", "ada@example.com", "1.2.3", "2", "2", "2"]
+    status, output = answer_prompts(tmp_path, answers)
+    assert status == 0, output
+    project = tmp_path / "shop_api"
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] == "shop_api"
+    assert pyproject["project"]["license"] == "BSD-3-Clause"
+    assert pyproject["project"]["requires-python"] == ">=3.12"
+    assert pyproject["project"]["authors"] == [{"name": "Ada", "email": "ada@example.com"}]
+    assert not any("psycopg" in dependency for dependency in pyproject["project"]["dependencies"])
+    assert (project / "app" / "core" / "db.py").exists()
+    assert "Next steps:" in output
+
+
+def test_a_bad_typed_answer_is_refused_with_its_message(tmp_path: Path) -> None:
+    answers = ["Shop API", "class", "", "", "", "", "", "", ""]
+    status, output = answer_prompts(tmp_path, answers)
+    assert status != 0
+    assert "project_slug 'class' is a Python keyword" in output
+    assert not (tmp_path / "class").exists()
