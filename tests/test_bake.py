@@ -65,6 +65,12 @@ def test_bake_is_complete_and_clean(cookies: Any, answers: dict[str, Any]) -> No
     assert_ok(python_in(project, "-m", "ruff", "format", "--check", "--no-cache", "."))
 
 
+@pytest.mark.parametrize("database", QUESTIONS["database"])
+def test_generated_code_type_checks(cookies: Any, database: str) -> None:
+    project = bake(cookies, database=database)
+    assert_ok(python_in(project, "-m", "mypy", "--no-incremental", "app"))
+
+
 @pytest.mark.parametrize("python_version", QUESTIONS["python_version"])
 def test_python_version_is_rendered_everywhere(cookies: Any, python_version: str) -> None:
     project = bake(cookies, python_version=python_version)

@@ -8,6 +8,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app import create_app
@@ -118,3 +119,13 @@ def test_production_takes_the_database_url_from_the_environment(
     monkeypatch.setenv("DATABASE_URL", "postgresql://app@db.internal/app")
     settings = Settings(_env_file=None, APP_ENV="production", SECRET_KEY="s" * 48)  # type: ignore[call-arg]
     assert settings.DATABASE_URL.endswith("@db.internal/app")
+
+
+def test_foreign_keys_are_enforced(session: Session) -> None:
+    # SQLite ignores foreign keys unless asked per connection; the engine asks.
+    session.execute(text("CREATE TABLE parents (id INTEGER PRIMARY KEY)"))
+    session.execute(
+        text("CREATE TABLE children (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parents)")
+    )
+    with pytest.raises(IntegrityError):
+        session.execute(text("INSERT INTO children (id, parent_id) VALUES (1, 42)"))

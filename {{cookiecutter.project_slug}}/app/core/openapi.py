@@ -37,13 +37,13 @@ from spectree.page import PAGE_TEMPLATES
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from app.core.exceptions import APIError, BadRequestError, ValidationFailedError
-from app.core.responses import ErrorResponse, FieldError, SuccessResponse
+from app.core.responses import ErrorResponse, FieldError, Location, SuccessResponse
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Argument names SpecTree fills from the request; any other annotated argument
 #: of a view is a path parameter.
-REQUEST_PARTS = {"json": "body", "query": "query"}
+REQUEST_PARTS: dict[str, Location] = {"json": "body", "query": "query"}
 #: Statuses every validated operation documents with the error envelope.
 ALWAYS_DOCUMENTED = (500,)
 
@@ -67,11 +67,11 @@ spec = SpecTree(
 )
 
 
-def field_errors(exc: ValidationError, location: str) -> list[FieldError]:
+def field_errors(exc: ValidationError, location: Location) -> list[FieldError]:
     """One ``FieldError`` per problem Pydantic found."""
     return [
         FieldError(
-            location=location,  # type: ignore[arg-type]
+            location=location,
             field=".".join(str(part) for part in problem["loc"]) or "(root)",
             message=problem["msg"],
             type=problem["type"],
@@ -80,7 +80,7 @@ def field_errors(exc: ValidationError, location: str) -> list[FieldError]:
     ]
 
 
-def _raise_validation_error(locations: dict[str, str]) -> Callable[..., None]:
+def _raise_validation_error(locations: dict[str, Location]) -> Callable[..., None]:
     def before(request: Any, response: Any, exc: Exception | None, *_: Any) -> None:
         if isinstance(exc, ValidationError):
             location = locations.get(exc.title, "body")
@@ -163,7 +163,7 @@ def validate(
         if "json" in inputs:
             documented.update({400, 413, 415})
         responses: dict[str, Any] = {f"HTTP_{code}": ErrorResponse for code in sorted(documented)}
-        responses[f"HTTP_{status}"] = SuccessResponse[data] if data is not None else None  # type: ignore[valid-type]
+        responses[f"HTTP_{status}"] = None if data is None else SuccessResponse[data]
 
         checked = spec.validate(
             resp=ResponseSpec(**responses),
@@ -226,8 +226,8 @@ def openapi_document() -> dict[str, Any]:
         }
         _document_path_parameters(document, app)
         app.extensions["openapi"] = document
-    document: dict[str, Any] = app.extensions["openapi"]
-    return document
+    built: dict[str, Any] = app.extensions["openapi"]
+    return built
 
 
 docs = Blueprint("docs", __name__, url_prefix="/api/v1")
@@ -242,7 +242,8 @@ def openapi_json() -> Any:
 @docs.get("/docs")
 def swagger_ui() -> str:
     """Interactive API documentation (Swagger UI)."""
-    return PAGE_TEMPLATES["swagger"].format(
+    page: str = PAGE_TEMPLATES["swagger"]
+    return page.format(
         spec_url="/api/v1/openapi.json",
         spec_path="api/v1/docs",
         **spec.config.swagger_oauth2_config(),

@@ -21,12 +21,14 @@ from pydantic_core import to_jsonable_python
 from app.core.logs import get_request_id
 
 T = TypeVar("T")
+#: Where an invalid input value was found.
+Location = Literal["body", "query", "path", "header"]
 
 
 class FieldError(BaseModel):
     """One invalid input value."""
 
-    location: Literal["body", "query", "path", "header"]
+    location: Location
     field: str = Field(description="Dotted path of the value, e.g. 'tags.0'.")
     message: str
     type: str = Field(description="Stable error type, e.g. 'string_too_short'.")
@@ -94,7 +96,8 @@ def error(
 
 
 def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None) -> Response:
-    response = current_app.json.response(body)
-    response.status_code = status
+    response = current_app.response_class(
+        current_app.json.dumps(body), status=status, mimetype="application/json"
+    )
     response.headers.update(headers or {})
     return response

@@ -27,7 +27,7 @@ def ready() -> Response:
     checks = run_probes()
     if any(check["status"] != "ok" for check in checks.values()):
         return error("A dependency is unavailable.", "NOT_READY", 503, details={"checks": checks})
-    return success(Readiness(status="ready", checks=checks))  # type: ignore[arg-type]
+    return success(Readiness.model_validate({"status": "ready", "checks": checks}))
 
 
 @bp.get("/version")
