@@ -72,6 +72,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "python_version": ("3.11", "3.12", "3.13"),
     "database": ("postgresql", "sqlite", "none"),
 }
+#: Yes/no questions (real booleans in ``cookiecutter.json``); a module with a
+#: toggle adds its answer here.
+BOOLEANS: tuple[str, ...] = ()
 
 
 def load_answers() -> dict[str, Any]:
@@ -119,6 +122,14 @@ def check_text(name: str, value: Any) -> str | None:
     return None
 
 
+def check_booleans(answers: dict[str, Any]) -> list[str]:
+    return [
+        f"{name} {answers.get(name)!r} must be a yes/no answer (true or false)."
+        for name in BOOLEANS
+        if not isinstance(answers.get(name), bool)
+    ]
+
+
 def check_choices(answers: dict[str, Any]) -> list[str]:
     return [
         f"{name} {answers.get(name)!r} is not one of the allowed values: {', '.join(allowed)}."
@@ -136,6 +147,7 @@ def problems(answers: dict[str, Any]) -> list[str]:
         check_version(answers.get("version")),
     ]
     found += check_choices(answers)
+    found += check_booleans(answers)
     return [problem for problem in found if problem]
 
 

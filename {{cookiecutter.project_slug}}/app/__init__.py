@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
     app = Flask(__name__)
     app.config.from_mapping(settings.flask_config())
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the envelope's field order
     app.extensions["settings"] = settings
 
     # Framework pieces, in the order a request meets them.
