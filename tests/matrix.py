@@ -1,7 +1,7 @@
 """The combinations of answers the tests bake, and what each disabled feature must not leave.
 
-Add a module: give its answer's values to ``OPTIONS``, its leftovers to
-``LEFTOVERS``, and say in ``features`` when it is on.
+Add a module: give its answer's values to ``MODULES``, its leftovers to ``LEFTOVERS``,
+and say in ``features`` when it is on.
 """
 
 from __future__ import annotations
@@ -14,9 +14,13 @@ from tests.conftest import TEMPLATE
 
 QUESTIONS: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 
-#: Answers that change the generated code; every combination is baked and tested.
-OPTIONS: dict[str, list[Any]] = {
+#: The module toggles: every valid combination of their values is baked and tested.
+MODULES: dict[str, list[Any]] = {
     "database": QUESTIONS["database"],
+}
+#: Answers that change a few lines of text, not code paths: each value is crossed with
+#: every database, the other modules at their defaults.
+TEXT_OPTIONS: dict[str, list[Any]] = {
     "license": QUESTIONS["license"],
 }
 
@@ -57,12 +61,19 @@ def features(answers: dict[str, Any]) -> set[str]:
 
 
 def combinations() -> list[dict[str, Any]]:
-    """Every combination of ``OPTIONS``."""
-    names = list(OPTIONS)
-    return [
-        dict(zip(names, values, strict=True)) for values in itertools.product(*OPTIONS.values())
+    """Every combination of ``MODULES``, then each ``TEXT_OPTIONS`` value with every database."""
+    names = list(MODULES)
+    found = [
+        dict(zip(names, values, strict=True)) for values in itertools.product(*MODULES.values())
     ]
+    for name, values in TEXT_OPTIONS.items():
+        found += [
+            {"database": database, name: value}
+            for database in MODULES["database"]
+            for value in values[1:]
+        ]
+    return found
 
 
 def combination_id(answers: dict[str, Any]) -> str:
-    return "-".join(str(value) for value in answers.values())
+    return "-".join(f"{value}" for value in answers.values())
