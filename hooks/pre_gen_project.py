@@ -74,7 +74,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 #: Yes/no questions (real booleans in ``cookiecutter.json``); a module with a
 #: toggle adds its answer here.
-BOOLEANS: tuple[str, ...] = ()
+BOOLEANS: tuple[str, ...] = ("use_auth",)
 
 
 def load_answers() -> dict[str, Any]:
@@ -138,6 +138,17 @@ def check_choices(answers: dict[str, Any]) -> list[str]:
     ]
 
 
+def check_combinations(answers: dict[str, Any]) -> list[str]:
+    """Answers that are valid alone but not together."""
+    found = []
+    if answers.get("use_auth") is True and answers.get("database") == "none":
+        found.append(
+            "use_auth needs a database, but database is 'none': "
+            "answer database=postgresql or sqlite, or use_auth=no."
+        )
+    return found
+
+
 def problems(answers: dict[str, Any]) -> list[str]:
     """Every problem with ``answers``, one sentence each."""
     found = [check_text(name, answers.get(name)) for name in TEXT_ANSWERS]
@@ -148,6 +159,7 @@ def problems(answers: dict[str, Any]) -> list[str]:
     ]
     found += check_choices(answers)
     found += check_booleans(answers)
+    found += check_combinations(answers)
     return [problem for problem in found if problem]
 
 

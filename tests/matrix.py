@@ -17,6 +17,7 @@ QUESTIONS: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_tex
 #: The module toggles: every valid combination of their values is baked and tested.
 MODULES: dict[str, list[Any]] = {
     "database": QUESTIONS["database"],
+    "use_auth": [True, False],
 }
 #: Answers that change a few lines of text, not code paths: each value is crossed with
 #: every database, the other modules at their defaults.
@@ -40,6 +41,22 @@ LEFTOVERS: dict[str, list[str]] = {
     # The engine code stays generic (a PostgreSQL URL gets pool and timeout
     # options); what must go is the driver and every PostgreSQL deployment line.
     "postgresql": [r"(?i)psycopg"],
+    "auth": [
+        r"(?i)\bjwt",
+        r"(?i)argon2",
+        r"(?i)/auth/",
+        r"\bauth\.",
+        r"(?i)\bbearer\b",
+        r"hashed_password",
+        r"PASSWORD_HASH",
+        r"current_user",
+        r"require_(auth|roles)",
+        r"owner_id",
+        r"AuthSession",
+        r"(?i)email[-_]validator",
+        r"/users",
+        r"(?i)\badmins?\b",
+    ],
 }
 #: Patterns that must not appear in the named files of a bake whose feature is off.
 LEFTOVERS_IN: dict[str, dict[str, list[str]]] = {
@@ -57,7 +74,21 @@ def features(answers: dict[str, Any]) -> set[str]:
         on.add("database")
     if answers["database"] == "postgresql":
         on.add("postgresql")
+    if answers.get("use_auth", QUESTIONS["use_auth"]):
+        on.add("auth")
     return on
+
+
+def is_valid(answers: dict[str, Any]) -> bool:
+    """Whether the pre-generation hook accepts the combination."""
+    return not (answers.get("use_auth", QUESTIONS["use_auth"]) and answers["database"] == "none")
+
+
+def fit(answers: dict[str, Any]) -> dict[str, Any]:
+    """``answers`` with the module toggles that the database forbids turned off."""
+    if answers["database"] == "none":
+        return {**answers, "use_auth": False}
+    return answers
 
 
 def combinations() -> list[dict[str, Any]]:
@@ -66,9 +97,10 @@ def combinations() -> list[dict[str, Any]]:
     found = [
         dict(zip(names, values, strict=True)) for values in itertools.product(*MODULES.values())
     ]
+    found = [answers for answers in found if is_valid(answers)]
     for name, values in TEXT_OPTIONS.items():
         found += [
-            {"database": database, name: value}
+            fit({"database": database, name: value})
             for database in MODULES["database"]
             for value in values[1:]
         ]
@@ -76,4 +108,9 @@ def combinations() -> list[dict[str, Any]]:
 
 
 def combination_id(answers: dict[str, Any]) -> str:
-    return "-".join(f"{value}" for value in answers.values())
+    return "-".join(
+        (name.removeprefix("use_") if value else f"no_{name.removeprefix('use_')}")
+        if isinstance(value, bool)
+        else str(value)
+        for name, value in answers.items()
+    )

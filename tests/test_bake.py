@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import UNRENDERED, assert_ok, bake, python_in
-from tests.matrix import LEFTOVERS, LEFTOVERS_IN, QUESTIONS, combination_id, combinations, features
+from tests.matrix import (
+    LEFTOVERS,
+    LEFTOVERS_IN,
+    QUESTIONS,
+    combination_id,
+    combinations,
+    features,
+    fit,
+)
 
 COMBINATIONS = combinations()
 
@@ -67,7 +75,7 @@ def test_bake_is_complete_and_clean(cookies: Any, answers: dict[str, Any]) -> No
 
 @pytest.mark.parametrize("database", QUESTIONS["database"])
 def test_generated_code_type_checks(cookies: Any, database: str) -> None:
-    project = bake(cookies, database=database)
+    project = bake(cookies, **fit({"database": database}))
     assert_ok(python_in(project, "-m", "mypy", "--no-incremental", "app"))
 
 

@@ -129,7 +129,7 @@ def find_python(version: str) -> str:
 
 FRESH_ENVIRONMENTS = [
     pytest.param({}, None, id="default"),
-    pytest.param({"database": "none"}, None, id="none"),
+    pytest.param({"database": "none", "use_auth": False}, None, id="none"),
     pytest.param({"database": "sqlite", "python_version": "3.13"}, "3.13", id="sqlite-py3.13"),
 ]
 
@@ -161,11 +161,15 @@ def free_port() -> int:
         return port
 
 
-def http(method: str, url: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
+def http(
+    method: str, url: str, body: Any = None, token: str | None = None
+) -> tuple[int, dict[str, str], Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     if data is not None:
         request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             status, headers, raw = response.status, dict(response.headers), response.read()
@@ -215,13 +219,28 @@ def serving(
         assert code == 0 or not graceful, output
 
 
-def exercise_items(base: str) -> None:
-    status, _, body = http("POST", f"{base}/api/v1/items", {"name": "served"})
+def sign_up(base: str) -> str:
+    """Register and sign in over HTTP; return the access token."""
+    account = {"email": "ada@example.com", "password": "a long passphrase", "full_name": "Ada"}
+    status, _, body = http("POST", f"{base}/api/v1/auth/register", account)
     assert status == 201, body
-    status, _, body = http("GET", f"{base}/api/v1/items")
+    credentials = {"email": account["email"], "password": account["password"]}
+    status, _, body = http("POST", f"{base}/api/v1/auth/login", credentials)
+    assert status == 200, body
+    token: str = body["data"]["access_token"]
+    return token
+
+
+def exercise_items(base: str, *, auth: bool) -> None:
+    token = sign_up(base) if auth else None
+    if auth:
+        assert http("GET", f"{base}/api/v1/items")[0] == 401
+    status, _, body = http("POST", f"{base}/api/v1/items", {"name": "served"}, token)
+    assert status == 201, body
+    status, _, body = http("GET", f"{base}/api/v1/items", token=token)
     assert status == 200
     assert [item["name"] for item in body["data"]["data"]] == ["served"]
-    status, _, body = http("POST", f"{base}/api/v1/items", {"name": "served"})
+    status, _, body = http("POST", f"{base}/api/v1/items", {"name": "served"}, token)
     assert status == 409
     assert body["error"]["code"] == "ITEM_NAME_TAKEN"
 
@@ -246,7 +265,7 @@ def test_production_server_on_postgresql(cookies: Any, postgres_database: str) -
         assert headers["Server"] == "gunicorn"
         assert headers["Strict-Transport-Security"].startswith("max-age=")
         assert len(headers["X-Request-ID"]) == 32
-        exercise_items(base)
+        exercise_items(base, auth=True)
         status, _, body = http("GET", f"{base}/api/v1/openapi.json")
         assert status == 200
         assert body["info"]["title"] == "My Flask API"
@@ -274,7 +293,7 @@ def test_development_server_runs_on_embedded_defaults(cookies: Any) -> None:
     with serving(flask_run, project, env, port, graceful=False) as base:
         status, _, body = http("GET", f"{base}/api/v1/health")
         assert (status, body["data"]) == (200, {"status": "ok"})
-        exercise_items(base)
+        exercise_items(base, auth=True)
         status, headers, _ = http("GET", f"{base}/api/v1/docs")
         assert status == 200
         assert headers["Content-Type"].startswith("text/html")

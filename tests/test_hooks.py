@@ -14,7 +14,7 @@ from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
 from tests.conftest import TEMPLATE, bake
-from tests.matrix import QUESTIONS
+from tests.matrix import MODULES, QUESTIONS, combination_id, combinations
 
 
 def load_hook(name: str) -> ModuleType:
@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "author_email": "jane@example.com",
     "version": "0.1.0",
     **{name: values[0] for name, values in QUESTIONS.items() if isinstance(values, list)},
+    **{name: value for name, value in QUESTIONS.items() if isinstance(value, bool)},
 }
 
 #: (answer, bad value, a phrase its message must contain)
@@ -61,10 +62,18 @@ BAD_ANSWERS = [
     ("description", "back\\slash", "must not contain double quotes, backslashes"),
     ("author_name", "line\nbreak", "must not contain double quotes, backslashes or line breaks"),
 ]
+BAD_COMBINATIONS = [
+    (
+        {"database": "none"},
+        "use_auth needs a database, but database is 'none': answer database=postgresql or "
+        "sqlite, or use_auth=no.",
+    ),
+]
 BAD_CHOICES = [
     ("license", "GPL-3.0", "license 'GPL-3.0' is not one of the allowed values: MIT, "),
     ("python_version", "3.9", "python_version '3.9' is not one of the allowed values"),
     ("database", "mysql", "database 'mysql' is not one of the allowed values"),
+    ("use_auth", "maybe", "use_auth 'maybe' must be a yes/no answer (true or false)"),
 ]
 
 
@@ -80,6 +89,23 @@ def test_each_bad_answer_has_its_own_message(name: str, value: str, phrase: str)
     assert "\n" not in problems[0]
 
 
+@pytest.mark.parametrize(("answers", "message"), BAD_COMBINATIONS)
+def test_impossible_combinations_are_refused(answers: dict[str, Any], message: str) -> None:
+    assert pre_gen.problems({**DEFAULTS, **answers}) == [message]
+
+
+@pytest.mark.parametrize(("answers", "message"), BAD_COMBINATIONS)
+def test_impossible_combinations_stop_generation(
+    cookies: Any, capfd: pytest.CaptureFixture[str], answers: dict[str, Any], message: str
+) -> None:
+    result = cookies.bake(extra_context=answers, template=str(TEMPLATE))
+    exception = result.exception
+    assert isinstance(exception, FailedHookException)
+    err = capfd.readouterr().err
+    assert f"ERROR: {message}" in err
+    assert "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     "version", ["0.1.0", "1", "1.0a1", "2.0.0rc2", "1.0.post3", "3.1.dev4", "1!2.0"]
 )
@@ -92,6 +118,8 @@ def test_choices_match_cookiecutter_json() -> None:
         assert list(allowed) == QUESTIONS[name]
     lists = {name for name, values in QUESTIONS.items() if isinstance(values, list)}
     assert lists == set(pre_gen.CHOICES)
+    booleans = {name for name, value in QUESTIONS.items() if isinstance(value, bool)}
+    assert booleans == set(pre_gen.BOOLEANS)
 
 
 @pytest.mark.parametrize(("name", "value", "phrase"), BAD_ANSWERS)
@@ -150,10 +178,13 @@ def test_manifest_names_only_existing_template_paths() -> None:
             assert (template_dir / path).exists(), f"{feature}: {path} is not in the template"
 
 
-@pytest.mark.parametrize("database", QUESTIONS["database"])
-def test_manifest_removes_disabled_paths(cookies: Any, database: str) -> None:
-    project = bake(cookies, database=database)
-    answers = {**DEFAULTS, "database": database}
+MODULE_COMBINATIONS = [answers for answers in combinations() if set(answers) == set(MODULES)]
+
+
+@pytest.mark.parametrize("modules", MODULE_COMBINATIONS, ids=combination_id)
+def test_manifest_removes_disabled_paths(cookies: Any, modules: dict[str, Any]) -> None:
+    project = bake(cookies, **modules)
+    answers = {**DEFAULTS, **modules}
     for feature, entry in post_gen.MANIFEST.items():
         for path in entry.paths:
             assert (project / path).exists() == entry.enabled(answers), f"{feature}: {path}"

@@ -38,6 +38,12 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     db.init_app(app)
 {%- endif %}
+{%- if cookiecutter.use_auth %}
+
+    from app.core import auth
+
+    auth.init_app(app)
+{%- endif %}
 
     # The API: one blueprint per resource.
     from app.api.v1 import health
@@ -48,5 +54,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.api.v1 import items
 
     app.register_blueprint(items.bp)
+{%- endif %}
+{%- if cookiecutter.use_auth %}
+
+    from app.api.v1 import auth as auth_api
+    from app.api.v1 import users
+
+    app.register_blueprint(auth_api.bp)
+    app.register_blueprint(users.bp)
 {%- endif %}
     return app

@@ -6,6 +6,7 @@ Each optional module of the project brings its fixtures as a plugin module in
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -28,5 +29,10 @@ def app() -> Flask:
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def client(app: Flask, request: pytest.FixtureRequest) -> FlaskClient:
+    """A test client. A fixture plugin may define ``default_credentials`` (WSGI
+    environ entries, e.g. an ``Authorization`` header); the client then sends them."""
+    client = app.test_client()
+    with suppress(pytest.FixtureLookupError):
+        client.environ_base.update(request.getfixturevalue("default_credentials"))
+    return client

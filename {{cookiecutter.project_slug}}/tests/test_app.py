@@ -63,6 +63,7 @@ def test_each_request_is_logged_as_one_json_line(
     assert entry["request_id"] == "log-me"
     assert isinstance(entry["latency_ms"], float)
     assert entry["level"] == "INFO"
+    assert entry["client_ip"] == "127.0.0.1"
 
 
 def test_logging_is_configured_once_however_many_apps_exist() -> None:
@@ -104,26 +105,26 @@ def test_cors_is_off_by_default(client: FlaskClient) -> None:
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
-def _client_address(app: Flask) -> str:
-    @app.get("/_test/address")
-    def address() -> dict[str, str | None]:
-        from flask import request
-
-        return {"address": request.remote_addr, "scheme": request.scheme}
-
-    response = app.test_client().get(
-        "/_test/address",
+def logged_client_ip(app: Flask, capsys: pytest.CaptureFixture[str]) -> str:
+    """Call the API as if through a proxy; return the client address the app logged."""
+    capsys.readouterr()
+    app.test_client().get(
+        HEALTH,
         headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
         environ_base={"REMOTE_ADDR": "10.0.0.2"},
     )
-    assert response.json is not None
-    return f"{response.json['scheme']}://{response.json['address']}"
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (entry,) = [line for line in lines if line["logger"] == "app.request"]
+    client_ip: str = entry["client_ip"]
+    return client_ip
 
 
-def test_forwarded_headers_are_ignored_by_default() -> None:
-    assert _client_address(create_app(make_settings())) == "http://10.0.0.2"
+def test_forwarded_headers_are_ignored_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    assert logged_client_ip(create_app(make_settings()), capsys) == "10.0.0.2"
 
 
-def test_forwarded_headers_are_trusted_behind_a_configured_proxy() -> None:
+def test_forwarded_headers_are_trusted_behind_a_configured_proxy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     app = create_app(make_settings(TRUSTED_PROXY_COUNT=1))
-    assert _client_address(app) == "https://203.0.113.9"
+    assert logged_client_ip(app, capsys) == "203.0.113.9"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -15,8 +17,47 @@ from app import create_app
 from app.core.config import ConfigurationError, Settings
 from app.core.db import engine_options, get_session
 from app.core.exceptions import ConflictError
+from app.core.scoping import stamp
 from app.models import Item
 from tests.support import make_settings
+
+
+def add_test_routes(app: Flask) -> None:
+    """Routes that exist only in these tests, to reach the database's error paths."""
+
+    @app.post("/_test/write-then-fail")
+    def write_then_fail() -> None:
+        get_session().add(Item(name="half-done", **stamp(Item)))
+        get_session().flush()
+        raise ConflictError("Changed my mind.")
+
+    @app.post("/_test/raw-duplicate")
+    def raw_duplicate() -> None:
+        # No SAVEPOINT and no service: the integrity error escapes the view.
+        get_session().add(Item(name="dup", **stamp(Item)))
+        get_session().flush()
+
+    @app.get("/_test/bad-sql")
+    def bad_sql() -> None:
+        get_session().execute(text("SELECT secret_column FROM no_such_table"))
+
+    @app.post("/_test/other-database")
+    def other_database() -> None:
+        # Write to an SQLite file that cannot be opened or is locked, without waiting.
+        engine = create_engine(f"sqlite:///{request.get_json()['path']}")
+        event.listen(engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA busy_timeout = 0"))
+        try:
+            with engine.begin() as connection:
+                connection.execute(text("CREATE TABLE scratch (id INTEGER)"))
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture
+def app() -> Flask:
+    app = create_app(make_settings())
+    add_test_routes(app)
+    return app
 
 
 def test_a_successful_request_commits(client: FlaskClient, session: Session) -> None:
@@ -24,24 +65,13 @@ def test_a_successful_request_commits(client: FlaskClient, session: Session) -> 
     assert session.exec(select(Item.name)).all() == ["kept"]
 
 
-def test_a_failed_request_rolls_back(app: Flask, client: FlaskClient, session: Session) -> None:
-    @app.post("/_test/write-then-fail")
-    def write_then_fail() -> None:
-        get_session().add(Item(name="half-done"))
-        get_session().flush()
-        raise ConflictError("Changed my mind.")
-
+def test_a_failed_request_rolls_back(client: FlaskClient, session: Session) -> None:
     response = client.post("/_test/write-then-fail")
     assert response.status_code == 409
     assert session.exec(select(Item)).all() == []
 
 
-def test_integrity_errors_are_409_without_sql(app: Flask, client: FlaskClient) -> None:
-    @app.post("/_test/raw-duplicate")
-    def raw_duplicate() -> None:
-        get_session().add(Item(name="dup"))
-        get_session().flush()
-
+def test_integrity_errors_are_409_without_sql(client: FlaskClient) -> None:
     client.post("/api/v1/items", json={"name": "dup"})
     response = client.post("/_test/raw-duplicate")
     assert response.status_code == 409
@@ -50,20 +80,15 @@ def test_integrity_errors_are_409_without_sql(app: Flask, client: FlaskClient) -
     assert "INSERT" not in response.get_data(as_text=True)
 
 
-def test_database_errors_are_500_without_sql(app: Flask, client: FlaskClient) -> None:
-    @app.get("/_test/bad-sql")
-    def bad_sql() -> None:
-        get_session().execute(text("SELECT secret_column FROM no_such_table"))
-
+def test_database_errors_are_500_without_sql(client: FlaskClient) -> None:
     response = client.get("/_test/bad-sql")
     assert response.status_code == 500
     assert "no_such_table" not in response.get_data(as_text=True)
 
 
-def test_timestamps_are_utc_and_updated_at_moves(session: Session) -> None:
-    item = Item(name="clock")
-    session.add(item)
-    session.flush()
+def test_timestamps_are_utc_and_updated_at_moves(client: FlaskClient, session: Session) -> None:
+    item_id = client.post("/api/v1/items", json={"name": "clock"}).json["data"]["id"]  # type: ignore[index]
+    item = session.get_one(Item, item_id)
     created = item.updated_at
     assert item.created_at.tzinfo is UTC
     item.description = "changed"
@@ -85,6 +110,28 @@ def test_ready_checks_the_database(client: FlaskClient) -> None:
     assert response.status_code == 200
     assert response.json is not None
     assert response.json["data"]["checks"]["database"]["status"] == "ok"
+
+
+def test_an_unreachable_database_is_503_not_500(client: FlaskClient, tmp_path: Path) -> None:
+    response = client.post("/_test/other-database", json={"path": str(tmp_path / "no" / "db")})
+    assert response.status_code == 503
+    assert response.json is not None
+    assert response.json["error"]["code"] == "DATABASE_UNAVAILABLE"
+    assert response.headers["Retry-After"] == "1"
+
+
+def test_a_locked_database_is_503_not_500(client: FlaskClient, tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    blocker = sqlite3.connect(path)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        response = client.post("/_test/other-database", json={"path": str(path)})
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert response.status_code == 503
+    assert response.json is not None
+    assert response.json["error"]["code"] == "DATABASE_UNAVAILABLE"
 
 
 def test_not_ready_when_the_database_is_down() -> None:

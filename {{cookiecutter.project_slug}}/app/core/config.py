@@ -71,6 +71,29 @@ class Settings(BaseSettings):
     #: PostgreSQL statement_timeout in milliseconds (0 disables it).
     DATABASE_STATEMENT_TIMEOUT_MS: int = Field(default=30_000, ge=0)
 {%- endif %}
+{%- if cookiecutter.use_auth %}
+
+    #: HS256 signs with JWT_SECRET_KEY; RS256 and EdDSA sign with the private key
+    #: file and let other services verify tokens with the public key alone.
+    JWT_ALGORITHM: Literal["HS256", "RS256", "EdDSA"] = "HS256"
+    JWT_SECRET_KEY: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    JWT_PRIVATE_KEY_FILE: Path | None = None
+    JWT_PUBLIC_KEY_FILE: Path | None = None
+    JWT_ISSUER: str = "{{ cookiecutter.project_slug }}"
+    JWT_AUDIENCE: str = "{{ cookiecutter.project_slug }}-api"
+    #: Seconds an access token lives.
+    JWT_ACCESS_TOKEN_TTL: int = Field(default=15 * 60, ge=30, le=24 * 3600)
+    #: Seconds a refresh token lives; each refresh issues a new one, so a session
+    #: ends after this long without use (and at AUTH_SESSION_MAX_AGE at the latest).
+    JWT_REFRESH_TOKEN_TTL: int = Field(default=30 * 86_400, ge=60)
+    AUTH_SESSION_MAX_AGE: int = Field(default=90 * 86_400, ge=60)
+    #: Seconds of clock difference tolerated when checking token times.
+    JWT_LEEWAY: int = Field(default=10, ge=0, le=300)
+    #: argon2id cost; the defaults (64 MiB, 3 passes, 4 lanes) exceed OWASP's minimum.
+    PASSWORD_HASH_TIME_COST: int = Field(default=3, ge=1)
+    PASSWORD_HASH_MEMORY_KIB: int = Field(default=65_536, ge=8)
+    PASSWORD_HASH_PARALLELISM: int = Field(default=4, ge=1)
+{%- endif %}
 
     @field_validator("CORS_ORIGINS", mode="before")
     @classmethod
@@ -99,11 +122,57 @@ class Settings(BaseSettings):
                 "DATABASE_URL must be set: the embedded SQLite default is for development"
             )
 {%- endif %}
+{%- if cookiecutter.use_auth %}
+        problems += self._token_problems()
+{%- endif %}
         if problems:
             raise ConfigurationError(
                 "Refusing to start with APP_ENV=production: " + "; ".join(problems)
             )
         return self
+
+{%- if cookiecutter.use_auth %}
+
+    @model_validator(mode="after")
+    def _cheap_hashing_in_tests(self) -> Settings:
+        # Hashing at production cost would make the test suite crawl.
+        if self.APP_ENV == "testing":
+            for name, cheapest in (
+                ("PASSWORD_HASH_TIME_COST", 1),
+                ("PASSWORD_HASH_MEMORY_KIB", 8),
+                ("PASSWORD_HASH_PARALLELISM", 1),
+            ):
+                if name not in self.model_fields_set:
+                    setattr(self, name, cheapest)
+        return self
+
+    @model_validator(mode="after")
+    def _token_keys_exist(self) -> Settings:
+        if self.JWT_ALGORITHM != "HS256":
+            for name in ("JWT_PRIVATE_KEY_FILE", "JWT_PUBLIC_KEY_FILE"):
+                path = getattr(self, name)
+                if path is None or not path.is_file():
+                    raise ConfigurationError(
+                        f"JWT_ALGORITHM={self.JWT_ALGORITHM} needs {name} to name a PEM file"
+                        f" (got {path})."
+                    )
+        return self
+
+    def _token_problems(self) -> list[str]:
+        problems = []
+        secret = self.JWT_SECRET_KEY.get_secret_value()
+        weak = secret == PLACEHOLDER_SECRET or len(secret.encode()) < MIN_SECRET_BYTES
+        if self.JWT_ALGORITHM == "HS256" and weak:
+            problems.append(
+                f"JWT_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes of random data"
+            )
+        if self.PASSWORD_HASH_MEMORY_KIB < 19_456 or self.PASSWORD_HASH_TIME_COST < 2:
+            problems.append(
+                "PASSWORD_HASH_MEMORY_KIB >= 19456 and PASSWORD_HASH_TIME_COST >= 2 "
+                "(the OWASP minimum for argon2id)"
+            )
+        return problems
+{%- endif %}
 
     @property
     def is_production(self) -> bool:

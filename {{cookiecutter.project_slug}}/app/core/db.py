@@ -20,11 +20,13 @@ import sqlmodel
 from flask import Flask, Response, current_app, g
 from flask_sqlalchemy_lite import SQLAlchemy
 from sqlalchemy import Engine, event, make_url, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.types import TypeDecorator
 
 from app import models  # noqa: F401 - registers every table on the metadata
+from app.core import scoping
 from app.core.config import PROJECT_ROOT, Settings
+from app.core.errors import handle_unexpected_error
 from app.core.readiness import add_probe
 from app.core.responses import error
 
@@ -96,6 +98,36 @@ def _commit_session(response: Response) -> Response:
     return response
 
 
+#: SQLite errors that mean "busy or unreachable, try again", not "your SQL is wrong".
+_SQLITE_UNAVAILABLE = {"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_LOCKED", "SQLITE_CANTOPEN"}
+#: SQLSTATE classes with the same meaning: connection, resources, operator intervention.
+_SQLSTATE_UNAVAILABLE = ("08", "53", "57")
+
+
+def is_unavailable(exc: OperationalError) -> bool:
+    """Whether the database is down, overloaded or locked, as opposed to a bug."""
+    if exc.connection_invalidated:
+        return True
+    original = exc.orig
+    if getattr(original, "sqlite_errorname", None) in _SQLITE_UNAVAILABLE:
+        return True
+    sqlstate = getattr(original, "sqlstate", "")
+    # A driver error without a SQLSTATE never reached the server: the connection failed.
+    return sqlstate is None or str(sqlstate).startswith(_SQLSTATE_UNAVAILABLE)
+
+
+def _database_unavailable(exc: OperationalError) -> Response:
+    if not is_unavailable(exc):
+        return handle_unexpected_error(exc)
+    logger.warning("Database unavailable: %s", exc.orig)
+    return error(
+        "The database is unavailable; try again shortly.",
+        "DATABASE_UNAVAILABLE",
+        503,
+        headers={"Retry-After": "1"},
+    )
+
+
 def _integrity_conflict(exc: IntegrityError) -> Response:
     # The constraint name helps whoever reads the log; the client gets no SQL.
     logger.warning("Integrity error: %s", exc.orig)
@@ -143,5 +175,7 @@ def init_app(app: Flask) -> None:
             connection.execute(text("SELECT 1"))
 
     add_probe(app, "database", probe)
+    scoping.init_app(app)
     app.after_request(_commit_session)
     app.register_error_handler(IntegrityError, _integrity_conflict)
+    app.register_error_handler(OperationalError, _database_unavailable)

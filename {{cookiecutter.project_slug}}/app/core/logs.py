@@ -96,6 +96,7 @@ def _log_request(response: Response) -> Response:
             "path": request.path,
             "status": response.status_code,
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            "client_ip": request.remote_addr,
         },
     )
     return response

@@ -26,7 +26,7 @@ import copy
 import functools
 import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar, get_type_hints
 
 from flask import Blueprint, Flask, current_app, request
@@ -35,6 +35,7 @@ from spectree import Response as ResponseSpec
 from spectree import SpecTree
 from spectree.page import PAGE_TEMPLATES
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from werkzeug.routing import Rule
 
 from app.core.exceptions import APIError, BadRequestError, ValidationFailedError
 from app.core.responses import ErrorResponse, FieldError, Location, SuccessResponse
@@ -191,19 +192,34 @@ def validate(
     return decorator
 
 
+def operations(
+    document: dict[str, Any], app: Flask
+) -> Iterator[tuple[Rule, Callable[..., Any], dict[str, Any]]]:
+    """Each documented operation with the URL rule and the view that serve it."""
+    for rule in app.url_map.iter_rules():
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        documented = document["paths"].get(path, {})
+        for method in sorted(rule.methods or ()):
+            if method.lower() in documented:
+                yield rule, app.view_functions[rule.endpoint], documented[method.lower()]
+
+
+def add_document_hook(app: Flask, hook: Callable[[dict[str, Any], Flask], None]) -> None:
+    """Let a module edit the OpenAPI document once it is built (security schemes, ...)."""
+    app.extensions["openapi_hooks"].append(hook)
+
+
 def _document_path_parameters(document: dict[str, Any], app: Flask) -> None:
     """Replace the plain-string path parameters SpecTree infers from the URL rule
     with the schemas of the views' Pydantic path parameters."""
-    for rule in app.url_map.iter_rules():
-        model = getattr(app.view_functions[rule.endpoint], "__path_model__", None)
+    for _rule, view, operation in operations(document, app):
+        model = getattr(view, "__path_model__", None)
         if model is None:
             continue
         properties = model.model_json_schema()["properties"]
-        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
-        for operation in document["paths"].get(path, {}).values():
-            for parameter in operation.get("parameters", []):
-                if parameter["in"] == "path" and parameter["name"] in properties:
-                    parameter["schema"] = properties[parameter["name"]]
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "path" and parameter["name"] in properties:
+                parameter["schema"] = properties[parameter["name"]]
 
 
 def openapi_document() -> dict[str, Any]:
@@ -225,6 +241,8 @@ def openapi_document() -> dict[str, Any]:
             "description": settings.PROJECT_DESCRIPTION,
         }
         _document_path_parameters(document, app)
+        for hook in app.extensions["openapi_hooks"]:
+            hook(document, app)
         app.extensions["openapi"] = document
     built: dict[str, Any] = app.extensions["openapi"]
     return built
@@ -251,4 +269,5 @@ def swagger_ui() -> str:
 
 
 def init_app(app: Flask) -> None:
+    app.extensions["openapi_hooks"] = []
     app.register_blueprint(docs)

@@ -15,3 +15,7 @@ class Item(CoreModel, table=True):
 
     name: str = Field(max_length=NAME_MAX_LENGTH, unique=True, index=True)
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
+{%- if cookiecutter.use_auth %}
+    #: Who created the item; only they (and admins) can see or change it.
+    owner_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+{%- endif %}

@@ -1,8 +1,15 @@
-"""Items: create, read, list, update and delete."""
+"""Items: create, read, list, update and delete.
+
+``where`` narrows which items a call can find (the caller's visibility, say); an
+item outside it is reported missing, exactly like one that does not exist.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import func
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -10,6 +17,7 @@ from app.core.exceptions import ConflictError, NotFoundError
 from app.models.item import Item
 from app.schemas.item import ItemCreate, ItemSort, ItemUpdate
 
+Conditions = Sequence[ColumnElement[bool]]
 _SORT_COLUMNS = {"name": Item.name, "created_at": Item.created_at, "id": Item.id}
 
 
@@ -17,9 +25,12 @@ def _name_taken(name: str) -> ConflictError:
     return ConflictError(f"An item named {name!r} already exists.", code="ITEM_NAME_TAKEN")
 
 
-def create_item(session: Session, *, data: ItemCreate) -> Item:
-    """Store a new item; raise ``ConflictError`` if the name is taken."""
-    item = Item.model_validate(data)
+def create_item(session: Session, *, data: ItemCreate, **columns: Any) -> Item:
+    """Store a new item (``columns`` set fields the body does not carry, like an owner).
+
+    Raise ``ConflictError`` if the name is taken.
+    """
+    item = Item.model_validate(data, update=columns)
     try:
         with session.begin_nested():
             session.add(item)
@@ -28,19 +39,25 @@ def create_item(session: Session, *, data: ItemCreate) -> Item:
     return item
 
 
-def get_item(session: Session, *, item_id: int) -> Item:
+def get_item(session: Session, *, item_id: int, where: Conditions = ()) -> Item:
     """Return the item or raise ``NotFoundError``."""
-    item = session.get(Item, item_id)
+    item = session.exec(select(Item).where(Item.id == item_id, *where)).first()
     if item is None:
         raise NotFoundError(f"Item {item_id} does not exist.", code="ITEM_NOT_FOUND")
     return item
 
 
 def list_items(
-    session: Session, *, limit: int, offset: int, sort: ItemSort, q: str | None = None
+    session: Session,
+    *,
+    limit: int,
+    offset: int,
+    sort: ItemSort,
+    q: str | None = None,
+    where: Conditions = (),
 ) -> tuple[list[Item], int]:
     """Return one page of items and how many items match in total."""
-    query = select(Item)
+    query = select(Item).where(*where)
     if q:
         query = query.where(col(Item.name).icontains(q, autoescape=True))
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
@@ -53,9 +70,11 @@ def list_items(
     return list(page), total
 
 
-def update_item(session: Session, *, item_id: int, data: ItemUpdate) -> Item:
+def update_item(
+    session: Session, *, item_id: int, data: ItemUpdate, where: Conditions = ()
+) -> Item:
     """Change the fields present in ``data``; raise on a missing item or a taken name."""
-    item = get_item(session, item_id=item_id)
+    item = get_item(session, item_id=item_id, where=where)
     changes = data.model_dump(exclude_unset=True)
     if not changes:
         return item
@@ -69,8 +88,8 @@ def update_item(session: Session, *, item_id: int, data: ItemUpdate) -> Item:
     return item
 
 
-def delete_item(session: Session, *, item_id: int) -> None:
+def delete_item(session: Session, *, item_id: int, where: Conditions = ()) -> None:
     """Delete the item or raise ``NotFoundError``."""
-    item = get_item(session, item_id=item_id)
+    item = get_item(session, item_id=item_id, where=where)
     session.delete(item)
     session.flush()

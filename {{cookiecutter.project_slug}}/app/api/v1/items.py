@@ -1,4 +1,8 @@
-"""The items API: the pattern every resource follows (schemas, service, blueprint)."""
+"""The items API: the pattern every resource follows (schemas, service, blueprint).
+
+Every call passes :func:`~app.core.scoping.visible` conditions to the service, so
+whatever rules the project registers (ownership, tenants) apply to items too.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from flask import Blueprint, Response
 from app.core.db import get_session
 from app.core.openapi import validate
 from app.core.responses import success
+from app.core.scoping import stamp, visible
+from app.models.item import Item
 from app.schemas.item import (
     ItemCreate,
     ItemId,
@@ -24,7 +30,7 @@ bp = Blueprint("items", __name__, url_prefix="/api/v1/items")
 @validate(data=ItemPublic, status=201, errors=[409], tags=["items"])
 def create_item(json: ItemCreate) -> Response:
     """Create an item."""
-    item = service.create_item(get_session(), data=json)
+    item = service.create_item(get_session(), data=json, **stamp(Item))
     return success(ItemPublic.model_validate(item), status=201)
 
 
@@ -33,7 +39,12 @@ def create_item(json: ItemCreate) -> Response:
 def list_items(query: ItemListQuery) -> Response:
     """List items, one page at a time."""
     page, count = service.list_items(
-        get_session(), limit=query.limit, offset=query.offset, sort=query.sort, q=query.q
+        get_session(),
+        limit=query.limit,
+        offset=query.offset,
+        sort=query.sort,
+        q=query.q,
+        where=visible(Item),
     )
     return success(
         ItemsPublic(
@@ -49,7 +60,7 @@ def list_items(query: ItemListQuery) -> Response:
 @validate(data=ItemPublic, errors=[404], tags=["items"])
 def get_item(item_id: ItemId) -> Response:
     """Get an item by id."""
-    item = service.get_item(get_session(), item_id=item_id)
+    item = service.get_item(get_session(), item_id=item_id, where=visible(Item))
     return success(ItemPublic.model_validate(item))
 
 
@@ -57,7 +68,7 @@ def get_item(item_id: ItemId) -> Response:
 @validate(data=ItemPublic, errors=[404, 409], tags=["items"])
 def update_item(item_id: ItemId, json: ItemUpdate) -> Response:
     """Change some fields of an item."""
-    item = service.update_item(get_session(), item_id=item_id, data=json)
+    item = service.update_item(get_session(), item_id=item_id, data=json, where=visible(Item))
     return success(ItemPublic.model_validate(item))
 
 
@@ -65,5 +76,5 @@ def update_item(item_id: ItemId, json: ItemUpdate) -> Response:
 @validate(status=204, errors=[404], tags=["items"])
 def delete_item(item_id: ItemId) -> Response:
     """Delete an item."""
-    service.delete_item(get_session(), item_id=item_id)
+    service.delete_item(get_session(), item_id=item_id, where=visible(Item))
     return Response(status=204)

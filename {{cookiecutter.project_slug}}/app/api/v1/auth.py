@@ -1,0 +1,130 @@
+"""Sign-up, sign-in, tokens, your profile and your sessions."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, Response, request
+
+from app.core.auth import current_session_id, current_user
+from app.core.auth.guard import authenticator
+from app.core.db import get_session
+from app.core.exceptions import NotFoundError
+from app.core.openapi import validate
+from app.core.responses import success
+from app.schemas.auth import (
+    LoginRequest,
+    MeUpdate,
+    PasswordChange,
+    RefreshRequest,
+    SessionPublic,
+    SessionsPublic,
+    TokenPair,
+    UserCreate,
+    UserPublic,
+)
+from app.services import auth as service
+from app.services import users as users_service
+
+bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
+
+
+def _client() -> service.Client:
+    return service.Client(user_agent=request.user_agent.string, ip=request.remote_addr)
+
+
+@bp.post("/register")
+@validate(data=UserPublic, status=201, errors=[409], tags=["auth"])
+def register(json: UserCreate) -> Response:
+    """Create an account."""
+    user = authenticator().register(get_session(), data=json)
+    return success(UserPublic.model_validate(user), status=201)
+
+
+@bp.post("/login")
+@validate(data=TokenPair, errors=[401, 403], tags=["auth"])
+def login(json: LoginRequest) -> Response:
+    """Sign in: a new session with an access and a refresh token."""
+    pair = authenticator().login(
+        get_session(), email=json.email, password=json.password, client=_client()
+    )
+    return success(pair)
+
+
+@bp.post("/refresh")
+@validate(data=TokenPair, errors=[401, 403], tags=["auth"])
+def refresh(json: RefreshRequest) -> Response:
+    """Swap a refresh token for a new token pair (the old refresh token stops working)."""
+    return success(authenticator().refresh(get_session(), refresh_token=json.refresh_token))
+
+
+@bp.post("/logout")
+@validate(status=204, tags=["auth"])
+def logout() -> Response:
+    """End the session of this access token."""
+    service.revoke_sessions(
+        get_session(), user_id=current_user().id, reason="logout", only=current_session_id()
+    )
+    return Response(status=204)
+
+
+@bp.post("/logout-all")
+@validate(status=204, tags=["auth"])
+def logout_all() -> Response:
+    """End every session of your account, this one included."""
+    service.revoke_sessions(get_session(), user_id=current_user().id, reason="logout_all")
+    return Response(status=204)
+
+
+@bp.get("/me")
+@validate(data=UserPublic, tags=["auth"])
+def me() -> Response:
+    """Your account."""
+    return success(UserPublic.model_validate(current_user()))
+
+
+@bp.patch("/me")
+@validate(data=UserPublic, errors=[409], tags=["auth"])
+def update_me(json: MeUpdate) -> Response:
+    """Change your email or name."""
+    user = users_service.update_profile(get_session(), user=current_user(), data=json)
+    return success(UserPublic.model_validate(user))
+
+
+@bp.post("/password")
+@validate(status=204, errors=[403], tags=["auth"])
+def change_password(json: PasswordChange) -> Response:
+    """Change your password; every other session ends."""
+    authenticator().change_password(
+        get_session(),
+        user=current_user(),
+        current_password=json.current_password,
+        new_password=json.new_password,
+        keep_session=current_session_id(),
+    )
+    return Response(status=204)
+
+
+@bp.get("/sessions")
+@validate(data=SessionsPublic, tags=["auth"])
+def sessions() -> Response:
+    """Your active sessions, newest first."""
+    found = service.active_sessions(get_session(), user_id=current_user().id)
+    this = current_session_id()
+    listed = [
+        SessionPublic.model_validate(item).model_copy(update={"current": item.id == this})
+        for item in found
+    ]
+    return success(SessionsPublic(data=listed, count=len(listed)))
+
+
+@bp.delete("/sessions/<session_id>")
+@validate(status=204, errors=[404], tags=["auth"])
+def revoke_session(session_id: uuid.UUID) -> Response:
+    """End one of your sessions."""
+    ended = service.revoke_sessions(
+        get_session(), user_id=current_user().id, reason="revoked", only=session_id
+    )
+    if not ended:
+        raise NotFoundError(f"You have no active session {session_id}.", code="SESSION_NOT_FOUND")
+    return Response(status=204)

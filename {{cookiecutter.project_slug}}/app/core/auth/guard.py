@@ -1,0 +1,170 @@
+"""The Flask side of auth: who may call what, checked before every request.
+
+Deny by default: an endpoint answers 401 without a valid access token unless
+it is listed in ``PUBLIC_ENDPOINTS`` or belongs to a blueprint in
+``PUBLIC_BLUEPRINTS``. ``require_roles`` narrows a view to some roles; the
+users blueprint requires ``admin`` for everything it will ever hold.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from flask import Flask, current_app, g, request
+
+from app.core import scoping
+from app.core.auth import cli
+from app.core.auth.errors import AuthenticationRequired, NotAllowed
+from app.core.auth.ownership import OwnerRule
+from app.core.auth.passwords import Passwords
+from app.core.auth.tokens import TokenCodec, load_keys
+from app.core.config import Settings
+from app.core.db import get_session
+from app.core.openapi import add_document_hook, operations
+from app.models.user import ROLES, User
+from app.services.auth import Authenticator
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Blueprints anyone may call: liveness and readiness probes, the API docs.
+PUBLIC_BLUEPRINTS = frozenset({"health", "docs"})
+#: Single endpoints anyone may call: how a client gets its first tokens.
+PUBLIC_ENDPOINTS = frozenset({"auth.register", "auth.login", "auth.refresh"})
+#: Blueprints whose every endpoint needs one of the roles, including endpoints
+#: added later without ``@require_roles``.
+ROLE_BLUEPRINTS: dict[str, tuple[str, ...]] = {"users": ("admin",)}
+
+
+def init_app(app: Flask) -> None:
+    settings: Settings = app.extensions["settings"]
+    keys = load_keys(
+        settings.JWT_ALGORITHM,
+        secret=settings.JWT_SECRET_KEY.get_secret_value(),
+        private_key_file=settings.JWT_PRIVATE_KEY_FILE,
+        public_key_file=settings.JWT_PUBLIC_KEY_FILE,
+    )
+    tokens = TokenCodec(
+        keys,
+        issuer=settings.JWT_ISSUER,
+        audience=settings.JWT_AUDIENCE,
+        access_ttl=settings.JWT_ACCESS_TOKEN_TTL,
+        refresh_ttl=settings.JWT_REFRESH_TOKEN_TTL,
+        leeway=settings.JWT_LEEWAY,
+    )
+    passwords = Passwords(
+        time_cost=settings.PASSWORD_HASH_TIME_COST,
+        memory_kib=settings.PASSWORD_HASH_MEMORY_KIB,
+        parallelism=settings.PASSWORD_HASH_PARALLELISM,
+    )
+    app.extensions["authenticator"] = Authenticator(
+        tokens=tokens, passwords=passwords, session_max_age=settings.AUTH_SESSION_MAX_AGE
+    )
+    app.before_request(_authenticate_request)
+    add_document_hook(app, _document_security)
+    scoping.add_rule(app, OwnerRule())
+    app.cli.add_command(cli.users)
+
+
+def authenticator() -> Authenticator:
+    """The ``Authenticator`` of the current app."""
+    found: Authenticator = current_app.extensions["authenticator"]
+    return found
+
+
+def is_public(endpoint: str) -> bool:
+    blueprint, _, _ = endpoint.rpartition(".")
+    return endpoint in PUBLIC_ENDPOINTS or blueprint in PUBLIC_BLUEPRINTS
+
+
+def _authenticate_request() -> None:
+    endpoint = request.endpoint
+    # No endpoint: the URL matched nothing, and the 404 handler answers.
+    # OPTIONS: CORS preflights carry no credentials by design.
+    if endpoint is None or request.method == "OPTIONS" or is_public(endpoint):
+        return
+    user = _authenticate()
+    if request.blueprint in ROLE_BLUEPRINTS:
+        check_roles(user, ROLE_BLUEPRINTS[request.blueprint])
+
+
+def _authenticate() -> User:
+    if "current_user" in g:
+        user: User = g.current_user
+        return user
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationRequired()
+    user, auth_session = authenticator().authenticate(get_session(), access_token=token.strip())
+    g.current_user = user
+    g.current_session_id = auth_session.id
+    return user
+
+
+def require_auth(view: F) -> F:
+    """Authenticate the request before ``view`` runs (even on a public blueprint)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _authenticate()
+        return view(*args, **kwargs)
+
+    wrapper.__auth_roles__ = getattr(view, "__auth_roles__", ())  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def require_roles(*roles: str | Iterable[str]) -> Callable[[F], F]:
+    """Allow ``view`` only to users holding at least one of ``roles``.
+
+    Takes ``require_roles("admin")`` or, as in the seed, ``require_roles(["admin"])``.
+    """
+    wanted = frozenset(
+        role for item in roles for role in ([item] if isinstance(item, str) else item)
+    )
+    unknown = wanted - set(ROLES)
+    if not wanted or unknown:
+        raise ValueError(f"require_roles needs roles among {ROLES}, got {sorted(unknown)}")
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            check_roles(_authenticate(), wanted)
+            return view(*args, **kwargs)
+
+        wrapper.__auth_roles__ = tuple(sorted(wanted))  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def check_roles(user: User, roles: Iterable[str]) -> None:
+    if not set(roles) & set(user.roles):
+        raise NotAllowed()
+
+
+def _document_security(document: dict[str, Any], app: Flask) -> None:
+    """Mark every protected operation with the bearer scheme and its 401 (and 403)."""
+    components = document.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearerAuth"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    for rule, view, operation in operations(document, app):
+        if is_public(rule.endpoint):
+            continue
+        operation["security"] = [{"bearerAuth": []}]
+        responses = operation.setdefault("responses", {})
+        responses["401"] = {
+            "description": "Missing, invalid, expired or revoked access token",
+            "content": {"application/json": {"schema": error}},
+        }
+        blueprint, _, _ = rule.endpoint.rpartition(".")
+        roles = getattr(view, "__auth_roles__", ()) or ROLE_BLUEPRINTS.get(blueprint, ())
+        if roles:
+            responses["403"] = {
+                "description": f"Needs one of the roles: {', '.join(roles)}",
+                "content": {"application/json": {"schema": error}},
+            }

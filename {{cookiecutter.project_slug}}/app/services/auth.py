@@ -1,0 +1,247 @@
+"""Sign-up, sign-in, token refresh with rotation, and sign-in sessions.
+
+Each login opens an ``AuthSession``: the family of refresh tokens that descend
+from it. A refresh swaps the session's one valid refresh token for a new one
+(rotation); presenting a token that was already swapped means it leaked or was
+replayed, so the whole session is revoked (RFC 9700, section 4.14). Access
+tokens name their session, and a revoked session stops them at the next request.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from app.core.auth.errors import (
+    AccountDisabled,
+    InvalidCredentials,
+    TokenExpired,
+    TokenRevoked,
+    UserExists,
+    WrongPassword,
+)
+from app.core.auth.passwords import Passwords
+from app.core.auth.tokens import Claims, TokenCodec
+from app.models.base import utcnow
+from app.models.user import AuthSession, User
+from app.schemas.auth import TokenPair, UserCreate
+
+security_log = logging.getLogger("app.security")
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where a sign-in comes from, as the session list shows it."""
+
+    user_agent: str | None = None
+    ip: str | None = None
+
+
+class Authenticator:
+    """Everything that needs the token codec and the password hasher of one app."""
+
+    def __init__(self, *, tokens: TokenCodec, passwords: Passwords, session_max_age: int) -> None:
+        self.tokens = tokens
+        self.passwords = passwords
+        self.session_max_age = timedelta(seconds=session_max_age)
+
+    # Accounts
+
+    def register(
+        self, session: Session, *, data: UserCreate, roles: list[str] | None = None
+    ) -> User:
+        """Create an account; raise ``UserExists`` if the email is taken."""
+        user = User(
+            email=data.email,
+            full_name=data.full_name,
+            hashed_password=self.passwords.hash(data.password),
+            roles=roles or ["user"],
+        )
+        try:
+            with session.begin_nested():
+                session.add(user)
+        except IntegrityError as exc:
+            raise UserExists() from exc
+        return user
+
+    def change_password(
+        self,
+        session: Session,
+        *,
+        user: User,
+        current_password: str,
+        new_password: str,
+        keep_session: uuid.UUID,
+    ) -> None:
+        """Set a new password and end every other session of the user."""
+        if not self.passwords.verify(user.hashed_password, current_password):
+            raise WrongPassword()
+        user.hashed_password = self.passwords.hash(new_password)
+        session.add(user)
+        revoke_sessions(session, user_id=user.id, reason="password_changed", keep=keep_session)
+
+    # Tokens
+
+    def login(self, session: Session, *, email: str, password: str, client: Client) -> TokenPair:
+        """Open a session for valid credentials.
+
+        An unknown email and a wrong password take the same time and give the same
+        answer, so the endpoint does not tell which emails have accounts.
+        """
+        user = session.exec(select(User).where(User.email == email.lower())).first()
+        if user is None:
+            self.passwords.waste_time(password)
+            raise InvalidCredentials()
+        if not self.passwords.verify(user.hashed_password, password):
+            raise InvalidCredentials()
+        if not user.is_active:
+            raise AccountDisabled()
+        if self.passwords.needs_rehash(user.hashed_password):
+            user.hashed_password = self.passwords.hash(password)
+            session.add(user)
+
+        assert user.id is not None
+        now = utcnow()
+        auth_session = AuthSession(
+            user_id=user.id,
+            refresh_jti="",
+            created_at=now,
+            last_used_at=now,
+            expires_at=self._expiry(now, created_at=now),
+            user_agent=(client.user_agent or "")[:256] or None,
+            client_ip=client.ip,
+        )
+        pair, refresh_jti = self._pair(user.id, auth_session.id)
+        auth_session.refresh_jti = refresh_jti
+        session.add(auth_session)
+        session.flush()
+        return pair
+
+    def refresh(self, session: Session, *, refresh_token: str) -> TokenPair:
+        """Swap a refresh token for a new pair; a replayed token revokes its session."""
+        claims = self.tokens.decode(refresh_token, expected="refresh")
+        user, auth_session = _holder(session, claims)
+        now = utcnow()
+        if auth_session.revoked_at is not None:
+            raise TokenRevoked()
+        if auth_session.expires_at <= now:
+            raise TokenExpired("The session expired; sign in again.")
+        if not user.is_active:
+            raise AccountDisabled()
+
+        pair, new_jti = self._pair(user.id, auth_session.id)
+        # Compare-and-swap: of two requests presenting the same token, one wins.
+        swapped = session.execute(
+            update(AuthSession)
+            .where(
+                col(AuthSession.id) == auth_session.id,
+                col(AuthSession.refresh_jti) == claims.token_id,
+                col(AuthSession.revoked_at).is_(None),
+            )
+            .values(
+                refresh_jti=new_jti,
+                last_used_at=now,
+                expires_at=self._expiry(now, created_at=auth_session.created_at),
+            )
+        )
+        if swapped.rowcount != 1:  # type: ignore[attr-defined]
+            self._revoke_for_reuse(session, auth_session)
+            raise TokenRevoked("This refresh token was already used; the session is revoked.")
+        return pair
+
+    def authenticate(self, session: Session, *, access_token: str) -> tuple[User, AuthSession]:
+        """The user and session behind an access token, if both are still valid."""
+        claims = self.tokens.decode(access_token, expected="access")
+        user, auth_session = _holder(session, claims)
+        if not auth_session.is_usable(utcnow()):
+            raise TokenRevoked()
+        if not user.is_active:
+            raise AccountDisabled()
+        return user, auth_session
+
+    def _pair(self, user_id: int | None, session_id: uuid.UUID) -> tuple[TokenPair, str]:
+        """A new access and refresh token, and the id of the refresh token."""
+        assert user_id is not None
+        access, _ = self.tokens.issue(user_id=user_id, session_id=session_id, kind="access")
+        refresh, claims = self.tokens.issue(user_id=user_id, session_id=session_id, kind="refresh")
+        pair = TokenPair(
+            access_token=access,
+            refresh_token=refresh,
+            expires_in=self.tokens.lifetimes["access"],
+        )
+        return pair, claims.token_id
+
+    def _expiry(self, now: datetime, *, created_at: datetime) -> datetime:
+        sliding = now + timedelta(seconds=self.tokens.lifetimes["refresh"])
+        return min(sliding, created_at + self.session_max_age)
+
+    def _revoke_for_reuse(self, session: Session, auth_session: AuthSession) -> None:
+        revoke_sessions(
+            session,
+            user_id=auth_session.user_id,
+            reason="refresh_token_reuse",
+            only=auth_session.id,
+        )
+        # The error response rolls the request back; the revocation must stay.
+        session.commit()
+        security_log.warning(
+            "Refresh token reuse: session revoked",
+            extra={
+                "event": "auth.refresh_token_reuse",
+                "user_id": auth_session.user_id,
+                "session_id": str(auth_session.id),
+            },
+        )
+
+
+def _holder(session: Session, claims: Claims) -> tuple[User, AuthSession]:
+    """The user and session a token names, in one query; a deleted one is revoked."""
+    found = session.exec(
+        select(User, AuthSession)
+        .join(AuthSession, col(AuthSession.user_id) == col(User.id))
+        .where(AuthSession.id == claims.session_id, User.id == claims.user_id)
+    ).first()
+    if found is None:
+        raise TokenRevoked()
+    return found
+
+
+def revoke_sessions(
+    session: Session,
+    *,
+    user_id: int | None,
+    reason: str,
+    only: uuid.UUID | None = None,
+    keep: uuid.UUID | None = None,
+) -> int:
+    """End the user's active sessions (just ``only``, or all but ``keep``); return how many."""
+    session.flush()
+    statement = update(AuthSession).where(
+        col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None)
+    )
+    if only is not None:
+        statement = statement.where(col(AuthSession.id) == only)
+    if keep is not None:
+        statement = statement.where(col(AuthSession.id) != keep)
+    result = session.execute(statement.values(revoked_at=utcnow(), revoked_reason=reason))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def active_sessions(session: Session, *, user_id: int | None) -> list[AuthSession]:
+    """The user's sessions that can still be used, newest first."""
+    rows = session.exec(
+        select(AuthSession)
+        .where(
+            AuthSession.user_id == user_id,
+            col(AuthSession.revoked_at).is_(None),
+            col(AuthSession.expires_at) > utcnow(),
+        )
+        .order_by(col(AuthSession.last_used_at).desc())
+    )
+    return list(rows.all())

@@ -1,0 +1,317 @@
+"""Sign-up, sign-in, refresh rotation, logout, password change and sessions, over HTTP."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlmodel import Session, select
+
+from app.core.auth.guard import authenticator
+from app.core.auth.passwords import Passwords
+from app.models.user import AuthSession, User
+from tests.fixtures.auth import PASSWORD, Login, MakeUser, bearer
+
+AUTH = "/api/v1/auth"
+
+
+def data(response: Any) -> Any:
+    assert response.json is not None, response.data
+    return response.json["data"]
+
+
+def code(response: Any) -> str:
+    assert response.json["success"] is False
+    found: str = response.json["error"]["code"]
+    return found
+
+
+def register(client: FlaskClient, email: str = "new@example.com", **extra: Any) -> Any:
+    body = {"email": email, "password": PASSWORD, "full_name": "New Person", **extra}
+    return client.post(f"{AUTH}/register", json=body)
+
+
+def test_register_login_me_refresh_logout(anonymous_client: FlaskClient) -> None:
+    created = register(anonymous_client, "Ann@Example.COM")
+    assert created.status_code == 201
+    assert data(created)["email"] == "ann@example.com"
+    assert data(created)["roles"] == ["user"]
+
+    login = anonymous_client.post(
+        f"{AUTH}/login", json={"email": "ANN@example.com", "password": PASSWORD}
+    )
+    assert login.status_code == 200
+    tokens = data(login)
+    assert tokens["token_type"] == "bearer"
+    assert tokens["expires_in"] == 900
+
+    me = anonymous_client.get(f"{AUTH}/me", headers=bearer(tokens["access_token"]))
+    assert me.status_code == 200
+    assert data(me)["full_name"] == "New Person"
+
+    refreshed = anonymous_client.post(
+        f"{AUTH}/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert refreshed.status_code == 200
+    new = data(refreshed)
+    assert new["access_token"] != tokens["access_token"]
+    assert new["refresh_token"] != tokens["refresh_token"]
+    assert (
+        anonymous_client.get(f"{AUTH}/me", headers=bearer(new["access_token"])).status_code == 200
+    )
+
+    out = anonymous_client.post(f"{AUTH}/logout", headers=bearer(new["access_token"]))
+    assert out.status_code == 204
+    after = anonymous_client.get(f"{AUTH}/me", headers=bearer(new["access_token"]))
+    assert after.status_code == 401
+    assert code(after) == "AUTH_TOKEN_REVOKED"
+    assert after.headers["WWW-Authenticate"].startswith("Bearer")
+    again = anonymous_client.post(f"{AUTH}/refresh", json={"refresh_token": new["refresh_token"]})
+    assert code(again) == "AUTH_TOKEN_REVOKED"
+
+
+def test_register_refuses_a_taken_email_in_any_case(
+    anonymous_client: FlaskClient, user: User
+) -> None:
+    response = register(anonymous_client, user.email.upper())
+    assert response.status_code == 409
+    assert code(response) == "AUTH_USER_EXISTS"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"password": "x" * 7}, "password"),
+        ({"password": "x" * 129}, "password"),
+        ({"email": "not-an-email"}, "email"),
+        ({"full_name": ""}, "full_name"),
+    ],
+)
+def test_register_validates(
+    anonymous_client: FlaskClient, body: dict[str, Any], field: str
+) -> None:
+    response = register(anonymous_client, **body)
+    assert response.status_code == 422
+    assert field in [detail["field"] for detail in response.json["error"]["details"]]  # type: ignore[index]
+
+
+def test_password_length_limits_are_inclusive(anonymous_client: FlaskClient) -> None:
+    assert register(anonymous_client, "short@example.com", password="p" * 8).status_code == 201
+    assert register(anonymous_client, "long@example.com", password="p" * 128).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"roles": ["admin"]},
+        {"role": "admin"},
+        {"is_active": False},
+        {"id": 1},
+        {"hashed_password": "x"},
+    ],
+)
+def test_register_refuses_fields_it_does_not_own(
+    anonymous_client: FlaskClient, session: Session, extra: dict[str, Any]
+) -> None:
+    response = register(anonymous_client, "sneaky@example.com", **extra)
+    assert response.status_code == 422
+    assert session.exec(select(User).where(User.email == "sneaky@example.com")).first() is None
+
+
+@pytest.mark.parametrize("extra", [{"roles": ["admin"]}, {"is_active": False}, {"id": 9}])
+def test_profile_update_refuses_fields_it_does_not_own(
+    client: FlaskClient, user: User, extra: dict[str, Any]
+) -> None:
+    response = client.patch(f"{AUTH}/me", json=extra)
+    assert response.status_code == 422
+    assert data(client.get(f"{AUTH}/me"))["roles"] == ["user"]
+
+
+def test_profile_update(client: FlaskClient, make_user: MakeUser) -> None:
+    response = client.patch(f"{AUTH}/me", json={"full_name": "Renamed", "email": "New@X.org"})
+    assert response.status_code == 200
+    assert data(response)["full_name"] == "Renamed"
+    assert data(response)["email"] == "new@x.org"
+    make_user("taken@example.com")
+    taken = client.patch(f"{AUTH}/me", json={"email": "taken@example.com"})
+    assert taken.status_code == 409
+    assert code(taken) == "AUTH_USER_EXISTS"
+
+
+def test_unknown_email_and_wrong_password_answer_alike(
+    anonymous_client: FlaskClient, user: User
+) -> None:
+    unknown = anonymous_client.post(
+        f"{AUTH}/login", json={"email": "nobody@example.com", "password": PASSWORD}
+    )
+    wrong = anonymous_client.post(
+        f"{AUTH}/login", json={"email": user.email, "password": "wrong password"}
+    )
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json["error"] == wrong.json["error"]  # type: ignore[index]
+    assert unknown.json["message"] == wrong.json["message"]  # type: ignore[index]
+    assert code(unknown) == "AUTH_INVALID_CREDENTIALS"
+
+
+def test_unknown_email_costs_one_password_check(
+    app: Flask, anonymous_client: FlaskClient, user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks: list[str] = []
+    verify = Passwords.verify
+
+    def counting(self: Passwords, hashed: str, password: str) -> bool:
+        checks.append(hashed)
+        return verify(self, hashed, password)
+
+    monkeypatch.setattr(Passwords, "verify", counting)
+    for email in ("nobody@example.com", user.email):
+        anonymous_client.post(f"{AUTH}/login", json={"email": email, "password": "wrong"})
+    assert len(checks) == 2
+    assert all(hashed.startswith("$argon2id$") for hashed in checks)
+
+
+def test_inactive_users_cannot_log_in_or_refresh(
+    anonymous_client: FlaskClient, make_user: MakeUser, login: Login, session: Session
+) -> None:
+    user = make_user("gone@example.com")
+    tokens = login(user.email)
+    user = session.get_one(User, user.id)
+    user.is_active = False
+    session.add(user)
+    session.commit()
+
+    response = anonymous_client.post(
+        f"{AUTH}/login", json={"email": user.email, "password": PASSWORD}
+    )
+    assert response.status_code == 403
+    assert code(response) == "AUTH_ACCOUNT_DISABLED"
+    refresh = anonymous_client.post(
+        f"{AUTH}/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert code(refresh) == "AUTH_ACCOUNT_DISABLED"
+    me = anonymous_client.get(f"{AUTH}/me", headers=bearer(tokens["access_token"]))
+    assert me.status_code == 403
+
+
+def test_a_rotated_refresh_token_revokes_the_session(
+    anonymous_client: FlaskClient, user: User, login: Login, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = login(user.email)
+    second = data(
+        anonymous_client.post(f"{AUTH}/refresh", json={"refresh_token": first["refresh_token"]})
+    )
+    with caplog.at_level(logging.WARNING, logger="app.security"):
+        replay = anonymous_client.post(
+            f"{AUTH}/refresh", json={"refresh_token": first["refresh_token"]}
+        )
+    assert replay.status_code == 401
+    assert code(replay) == "AUTH_TOKEN_REVOKED"
+    (event,) = [record for record in caplog.records if record.name == "app.security"]
+    assert event.event == "auth.refresh_token_reuse"  # type: ignore[attr-defined]
+    # The whole family is dead: the pair issued before the replay too.
+    assert (
+        anonymous_client.get(f"{AUTH}/me", headers=bearer(second["access_token"])).status_code
+        == 401
+    )
+    still = anonymous_client.post(
+        f"{AUTH}/refresh", json={"refresh_token": second["refresh_token"]}
+    )
+    assert code(still) == "AUTH_TOKEN_REVOKED"
+
+
+def test_logout_all_ends_every_session(
+    anonymous_client: FlaskClient, user: User, login: Login
+) -> None:
+    phone, laptop = login(user.email), login(user.email)
+    response = anonymous_client.post(f"{AUTH}/logout-all", headers=bearer(phone["access_token"]))
+    assert response.status_code == 204
+    for tokens in (phone, laptop):
+        me = anonymous_client.get(f"{AUTH}/me", headers=bearer(tokens["access_token"]))
+        assert code(me) == "AUTH_TOKEN_REVOKED"
+
+
+def test_password_change_keeps_this_session_and_ends_the_others(
+    anonymous_client: FlaskClient, user: User, login: Login
+) -> None:
+    here, elsewhere = login(user.email), login(user.email)
+    wrong = anonymous_client.post(
+        f"{AUTH}/password",
+        json={"current_password": "not it", "new_password": "a brand new password"},
+        headers=bearer(here["access_token"]),
+    )
+    assert wrong.status_code == 403
+    assert code(wrong) == "AUTH_INVALID_CREDENTIALS"
+
+    changed = anonymous_client.post(
+        f"{AUTH}/password",
+        json={"current_password": PASSWORD, "new_password": "a brand new password"},
+        headers=bearer(here["access_token"]),
+    )
+    assert changed.status_code == 204
+    assert (
+        anonymous_client.get(f"{AUTH}/me", headers=bearer(here["access_token"])).status_code == 200
+    )
+    assert (
+        anonymous_client.get(f"{AUTH}/me", headers=bearer(elsewhere["access_token"])).status_code
+        == 401
+    )
+    assert login(user.email, "a brand new password")["access_token"]
+    old = anonymous_client.post(f"{AUTH}/login", json={"email": user.email, "password": PASSWORD})
+    assert old.status_code == 401
+
+
+def test_sessions_are_listed_and_revoked(
+    anonymous_client: FlaskClient, user: User, login: Login
+) -> None:
+    mine = login(user.email)
+    other = login(user.email)
+    headers = bearer(mine["access_token"])
+    listed = data(anonymous_client.get(f"{AUTH}/sessions", headers=headers))
+    assert listed["count"] == 2
+    assert [entry["current"] for entry in listed["data"]].count(True) == 1
+    other_id = next(entry["id"] for entry in listed["data"] if not entry["current"])
+
+    assert (
+        anonymous_client.delete(f"{AUTH}/sessions/{other_id}", headers=headers).status_code == 204
+    )
+    assert (
+        anonymous_client.get(f"{AUTH}/me", headers=bearer(other["access_token"])).status_code == 401
+    )
+    assert data(anonymous_client.get(f"{AUTH}/sessions", headers=headers))["count"] == 1
+    again = anonymous_client.delete(f"{AUTH}/sessions/{other_id}", headers=headers)
+    assert again.status_code == 404
+
+
+def test_nobody_can_revoke_another_users_session(
+    client: FlaskClient, make_user: MakeUser, login: Login, session: Session
+) -> None:
+    victim = make_user("victim@example.com")
+    tokens = login(victim.email)
+    victim_session = session.exec(select(AuthSession).where(AuthSession.user_id == victim.id)).one()
+    response = client.delete(f"{AUTH}/sessions/{victim_session.id}")
+    assert response.status_code == 404
+    assert client.get(f"{AUTH}/me", headers=bearer(tokens["access_token"])).status_code == 200
+
+
+def test_login_rehashes_a_password_made_with_old_parameters(
+    app: Flask, anonymous_client: FlaskClient, make_user: MakeUser, session: Session
+) -> None:
+    user = make_user("old@example.com")
+    old_hash = Passwords(time_cost=2, memory_kib=16, parallelism=1).hash(PASSWORD)
+    stored = session.get_one(User, user.id)
+    stored.hashed_password = old_hash
+    session.add(stored)
+    session.commit()
+
+    response = anonymous_client.post(
+        f"{AUTH}/login", json={"email": user.email, "password": PASSWORD}
+    )
+    assert response.status_code == 200
+    session.expire_all()
+    new_hash = session.get_one(User, user.id).hashed_password
+    assert new_hash != old_hash
+    with app.app_context():
+        assert not authenticator().passwords.needs_rehash(new_hash)
