@@ -56,9 +56,14 @@ def test(pytest_args: list[str]) -> None:
     run(BIN / "python", "-m", "pytest", *pytest_args)
 
 
+#: The benchmark scripts, in the order ``bench`` runs them.
+BENCHMARKS = ("run.py", "auth.py")
+
+
 def bench() -> None:
     uv()
-    run(BIN / "python", ROOT / "bench" / "run.py")
+    for script in BENCHMARKS:
+        run(BIN / "python", ROOT / "bench" / script)
 
 
 def main() -> int:
