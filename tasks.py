@@ -2,7 +2,7 @@
 
     python3 tasks.py demo    generate the default project and serve it on 127.0.0.1:5000
     python3 tasks.py test    run the template's whole test suite (extra args go to pytest)
-    python3 tasks.py bench   print the benchmark figures
+    python3 tasks.py bench   print the benchmark figures (bake, time to green, AI under load)
 
 The first run creates ``.venv`` (with ``python -m venv``), installs uv into it,
 and lets uv install the locked development tools from ``uv.lock``.
@@ -57,7 +57,7 @@ def test(pytest_args: list[str]) -> None:
 
 
 #: The benchmark scripts, in the order ``bench`` runs them.
-BENCHMARKS = ("run.py", "auth.py")
+BENCHMARKS = ("run.py", "auth.py", "ai.py")
 
 
 def bench() -> None:

@@ -64,6 +64,30 @@ MANIFEST: dict[str, Feature] = {
             "tests/test_users_admin.py",
         ),
     ),
+    "ai": Feature(
+        enabled=lambda answers: answers["ai_provider"] != "none",
+        paths=(
+            "app/api/v1/ai.py",
+            "app/core/ai",
+            "app/schemas/ai.py",
+            "app/services/ai.py",
+            "tests/ai_upstream.py",
+            "tests/fixtures/ai.py",
+            "tests/test_ai_api.py",
+            "tests/test_ai_client.py",
+            "tests/test_ai_provider_errors.py",
+            "tests/test_ai_providers.py",
+            "tests/wire",
+        ),
+    ),
+    "ai_openai": Feature(
+        enabled=lambda answers: answers["ai_provider"] in ("openai", "both"),
+        paths=("app/core/ai/providers/openai.py", "tests/wire/openai_api.py"),
+    ),
+    "ai_anthropic": Feature(
+        enabled=lambda answers: answers["ai_provider"] in ("anthropic", "both"),
+        paths=("app/core/ai/providers/anthropic.py", "tests/wire/anthropic_api.py"),
+    ),
 }
 
 

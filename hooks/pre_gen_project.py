@@ -29,6 +29,8 @@ PROJECT_MODULES = frozenset(
         "flask_limiter",
         "flask_sqlalchemy_lite",
         "gunicorn",
+        "httpx2",
+        "jsonschema",
         "jinja2",
         "jwt",
         "limits",
@@ -71,6 +73,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "license": ("MIT", "BSD-3-Clause", "Apache-2.0", "Proprietary"),
     "python_version": ("3.11", "3.12", "3.13"),
     "database": ("postgresql", "sqlite", "none"),
+    "ai_provider": ("openai", "anthropic", "both", "none"),
 }
 #: Yes/no questions (real booleans in ``cookiecutter.json``); a module with a
 #: toggle adds its answer here.

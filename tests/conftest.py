@@ -77,7 +77,9 @@ def project_env(**overrides: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("PYTEST_", "DATABASE_", "REDIS_", "VIRTUAL_ENV"))
+        if not key.startswith(
+            ("PYTEST_", "DATABASE_", "REDIS_", "VIRTUAL_ENV", "AI_", "OPENAI_", "ANTHROPIC_")
+        )
     }
     env.update(overrides)
     return env

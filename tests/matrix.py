@@ -18,6 +18,7 @@ QUESTIONS: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_tex
 MODULES: dict[str, list[Any]] = {
     "database": QUESTIONS["database"],
     "use_auth": [True, False],
+    "ai_provider": QUESTIONS["ai_provider"],
 }
 #: Answers that change a few lines of text, not code paths: each value is crossed with
 #: every database, the other modules at their defaults.
@@ -38,6 +39,18 @@ LEFTOVERS: dict[str, list[str]] = {
         r"(?i)migration",
         r"flask db",
     ],
+    "ai": [
+        r"\bAI_",
+        r"(?i)\bai\b",
+        r"(?i)openai",
+        r"(?i)anthropic",
+        r"(?i)httpx",
+        r"(?i)jsonschema",
+        r"/api/v1/ai",
+        r"(?i)event-stream",
+    ],
+    "ai_openai": [r"(?i)openai"],
+    "ai_anthropic": [r"(?i)anthropic"],
     # The engine code stays generic (a PostgreSQL URL gets pool and timeout
     # options); what must go is the driver and every PostgreSQL deployment line.
     "postgresql": [r"(?i)psycopg"],
@@ -76,6 +89,13 @@ def features(answers: dict[str, Any]) -> set[str]:
         on.add("postgresql")
     if answers.get("use_auth", QUESTIONS["use_auth"]):
         on.add("auth")
+    provider = answers.get("ai_provider", QUESTIONS["ai_provider"][0])
+    if provider != "none":
+        on.add("ai")
+    if provider in ("openai", "both"):
+        on.add("ai_openai")
+    if provider in ("anthropic", "both"):
+        on.add("ai_anthropic")
     return on
 
 
@@ -107,10 +127,18 @@ def combinations() -> list[dict[str, Any]]:
     return found
 
 
+def one_change_at_a_time() -> list[dict[str, Any]]:
+    """The defaults, then each other value of each module toggle on its own (with
+    whatever that value forbids turned off)."""
+    changes = [{name: value} for name, values in MODULES.items() for value in values[1:]]
+    return [{}] + [fit({**answers}) if "database" in answers else answers for answers in changes]
+
+
 def combination_id(answers: dict[str, Any]) -> str:
-    return "-".join(
+    words = [
         (name.removeprefix("use_") if value else f"no_{name.removeprefix('use_')}")
         if isinstance(value, bool)
         else str(value)
         for name, value in answers.items()
-    )
+    ]
+    return "-".join(words) or "defaults"

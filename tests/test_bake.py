@@ -20,6 +20,7 @@ from tests.matrix import (
     combinations,
     features,
     fit,
+    one_change_at_a_time,
 )
 
 COMBINATIONS = combinations()
@@ -73,9 +74,9 @@ def test_bake_is_complete_and_clean(cookies: Any, answers: dict[str, Any]) -> No
     assert_ok(python_in(project, "-m", "ruff", "format", "--check", "--no-cache", "."))
 
 
-@pytest.mark.parametrize("database", QUESTIONS["database"])
-def test_generated_code_type_checks(cookies: Any, database: str) -> None:
-    project = bake(cookies, **fit({"database": database}))
+@pytest.mark.parametrize("answers", one_change_at_a_time(), ids=combination_id)
+def test_generated_code_type_checks(cookies: Any, answers: dict[str, str]) -> None:
+    project = bake(cookies, **answers)
     assert_ok(python_in(project, "-m", "mypy", "--no-incremental", "app"))
 
 

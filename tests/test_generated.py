@@ -28,6 +28,7 @@ from tests.conftest import (
     run_in,
 )
 from tests.matrix import combination_id, combinations
+from tests.openai_upstream import serve_openai
 
 UV = Path(sys.executable).parent / "uv"
 
@@ -129,7 +130,10 @@ def find_python(version: str) -> str:
 
 FRESH_ENVIRONMENTS = [
     pytest.param({}, None, id="default"),
-    pytest.param({"database": "none", "use_auth": False}, None, id="none"),
+    pytest.param(
+        {"database": "none", "use_auth": False, "ai_provider": "none"}, None, id="minimal"
+    ),
+    pytest.param({"database": "sqlite", "ai_provider": "anthropic"}, None, id="anthropic"),
     pytest.param({"database": "sqlite", "python_version": "3.13"}, "3.13", id="sqlite-py3.13"),
 ]
 
@@ -194,12 +198,13 @@ def serving(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        # Generous: on a loaded machine, workers importing the AI SDKs take a while.
+        deadline = time.monotonic() + 60
         while True:
             try:
                 http("GET", f"{base}/api/v1/health")
                 break
-            except (ConnectionError, urllib.error.URLError):
+            except OSError:  # refused, or accepted by the socket while workers boot
                 if process.poll() is not None or time.monotonic() > deadline:
                     output = process.stdout.read() if process.stdout else ""
                     pytest.fail(f"{command} did not start:\n{output}")
@@ -245,30 +250,56 @@ def exercise_items(base: str, *, auth: bool) -> None:
     assert body["error"]["code"] == "ITEM_NAME_TAKEN"
 
 
+def exercise_ai(base: str) -> None:
+    """The AI endpoint through the real server: one reply, and one streamed."""
+    status, _, body = http("POST", f"{base}/api/v1/ai/generate", {"prompt": "hi"})
+    assert status == 200, body
+    assert (body["data"]["text"], body["data"]["provider"]) == ("echo: hi", "openai")
+    request = urllib.request.Request(
+        f"{base}/api/v1/ai/generate",
+        data=json.dumps({"prompt": "one two", "stream": True}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        events = [
+            line.removeprefix(b"event: ").strip()
+            for line in response.read().splitlines()
+            if line.startswith(b"event: ")
+        ]
+    assert events == [b"delta", b"delta", b"delta", b"done"]
+
+
 @pytest.mark.slow
 def test_production_server_on_postgresql(cookies: Any, postgres_database: str) -> None:
     project = bake(cookies)
     assert_ok(flask_cli(project, postgres_database, "db", "upgrade"))
     port = free_port()
-    env = project_env(
-        APP_ENV="production",
-        SECRET_KEY="x" * 48,
-        DATABASE_URL=postgres_database,
-        PORT=str(port),
-        WEB_CONCURRENCY="2",
-    )
-    gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
-    with serving(gunicorn, project, env, port) as base:
-        status, headers, body = http("GET", f"{base}/api/v1/health/ready")
-        assert status == 200, body
-        assert body["data"]["checks"]["database"]["status"] == "ok"
-        assert headers["Server"] == "gunicorn"
-        assert headers["Strict-Transport-Security"].startswith("max-age=")
-        assert len(headers["X-Request-ID"]) == 32
-        exercise_items(base, auth=True)
-        status, _, body = http("GET", f"{base}/api/v1/openapi.json")
-        assert status == 200
-        assert body["info"]["title"] == "My Flask API"
+    with serve_openai() as (upstream_url, upstream):
+        env = project_env(
+            APP_ENV="production",
+            SECRET_KEY="x" * 48,
+            DATABASE_URL=postgres_database,
+            AI_API_KEY="sk-test-not-a-real-key",
+            AI_BASE_URL=upstream_url,
+            PORT=str(port),
+            WEB_CONCURRENCY="2",
+        )
+        gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
+        with serving(gunicorn, project, env, port) as base:
+            status, headers, body = http("GET", f"{base}/api/v1/health/ready")
+            assert status == 200, body
+            assert body["data"]["checks"]["database"]["status"] == "ok"
+            assert headers["Server"] == "gunicorn"
+            assert headers["Strict-Transport-Security"].startswith("max-age=")
+            assert len(headers["X-Request-ID"]) == 32
+            exercise_items(base, auth=True)
+            exercise_ai(base)
+            assert upstream.requests == 2
+            status, _, body = http("GET", f"{base}/api/v1/openapi.json")
+            assert status == 200
+            assert body["info"]["title"] == "My Flask API"
 
 
 @pytest.mark.slow
@@ -279,6 +310,7 @@ def test_production_refuses_to_start_on_development_defaults(cookies: Any) -> No
     assert result.returncode != 0
     assert "Refusing to start with APP_ENV=production" in result.stderr
     assert "DATABASE_URL must be set" in result.stderr
+    assert "AI_API_KEY must be set" in result.stderr
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
 from tests.conftest import TEMPLATE, bake
-from tests.matrix import MODULES, QUESTIONS, combination_id, combinations
+from tests.matrix import QUESTIONS, combination_id, one_change_at_a_time
 
 
 def load_hook(name: str) -> ModuleType:
@@ -74,6 +74,7 @@ BAD_CHOICES = [
     ("python_version", "3.9", "python_version '3.9' is not one of the allowed values"),
     ("database", "mysql", "database 'mysql' is not one of the allowed values"),
     ("use_auth", "maybe", "use_auth 'maybe' must be a yes/no answer (true or false)"),
+    ("ai_provider", "gemini", "ai_provider 'gemini' is not one of the allowed values"),
 ]
 
 
@@ -178,13 +179,10 @@ def test_manifest_names_only_existing_template_paths() -> None:
             assert (template_dir / path).exists(), f"{feature}: {path} is not in the template"
 
 
-MODULE_COMBINATIONS = [answers for answers in combinations() if set(answers) == set(MODULES)]
-
-
-@pytest.mark.parametrize("modules", MODULE_COMBINATIONS, ids=combination_id)
-def test_manifest_removes_disabled_paths(cookies: Any, modules: dict[str, Any]) -> None:
-    project = bake(cookies, **modules)
-    answers = {**DEFAULTS, **modules}
+@pytest.mark.parametrize("answers", one_change_at_a_time(), ids=combination_id)
+def test_manifest_removes_disabled_paths(cookies: Any, answers: dict[str, str]) -> None:
+    project = bake(cookies, **answers)
+    answers = {**DEFAULTS, **answers}
     for feature, entry in post_gen.MANIFEST.items():
         for path in entry.paths:
             assert (project / path).exists() == entry.enabled(answers), f"{feature}: {path}"

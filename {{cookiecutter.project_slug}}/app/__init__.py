@@ -44,6 +44,12 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     auth.init_app(app)
 {%- endif %}
+{%- if cookiecutter.ai_provider != "none" %}
+
+    from app.core import ai
+
+    ai.init_app(app)
+{%- endif %}
 
     # The API: one blueprint per resource.
     from app.api.v1 import health
@@ -62,5 +68,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(auth_api.bp)
     app.register_blueprint(users.bp)
+{%- endif %}
+{%- if cookiecutter.ai_provider != "none" %}
+
+    from app.api.v1 import ai as ai_api
+
+    app.register_blueprint(ai_api.bp)
 {%- endif %}
     return app

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.core.logs import StdoutHandler
-from tests.support import make_settings
+from tests.support import PRODUCTION, make_settings
 
 HEALTH = "/api/v1/health"
 
@@ -85,7 +85,7 @@ def test_security_headers_are_on_every_response(client: FlaskClient) -> None:
 
 
 def test_hsts_is_sent_in_production() -> None:
-    settings = make_settings(APP_ENV="production", SECRET_KEY="p" * 48)
+    settings = make_settings(**PRODUCTION)
     response = create_app(settings).test_client().get(HEALTH)
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
 

@@ -11,6 +11,7 @@ from flask import Flask, request
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import Session, select
 
 from app import create_app
@@ -19,7 +20,7 @@ from app.core.db import engine_options, get_session
 from app.core.exceptions import ConflictError
 from app.core.scoping import stamp
 from app.models import Item
-from tests.support import make_settings
+from tests.support import PRODUCTION, make_settings
 
 
 def add_test_routes(app: Flask) -> None:
@@ -157,14 +158,14 @@ def test_postgres_engines_get_pool_and_timeout_settings() -> None:
 def test_production_refuses_the_embedded_database(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     with pytest.raises(ConfigurationError, match="DATABASE_URL"):
-        Settings(_env_file=None, APP_ENV="production", SECRET_KEY="s" * 48)  # type: ignore[call-arg]
+        Settings(_env_file=None, **PRODUCTION)  # type: ignore[arg-type]
 
 
 def test_production_takes_the_database_url_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://app@db.internal/app")
-    settings = Settings(_env_file=None, APP_ENV="production", SECRET_KEY="s" * 48)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, **PRODUCTION)  # type: ignore[arg-type]
     assert settings.DATABASE_URL.endswith("@db.internal/app")
 
 
@@ -176,3 +177,15 @@ def test_foreign_keys_are_enforced(session: Session) -> None:
     )
     with pytest.raises(IntegrityError):
         session.execute(text("INSERT INTO children (id, parent_id) VALUES (1, 42)"))
+
+
+def test_an_exhausted_connection_pool_answers_503(app: Flask) -> None:
+    @app.get("/test/pool-exhausted")
+    def pool_exhausted() -> None:
+        raise PoolTimeoutError("QueuePool limit of size 5 overflow 10 reached")
+
+    response = app.test_client().get("/test/pool-exhausted")
+    assert response.status_code == 503
+    assert response.json is not None
+    assert response.json["error"]["code"] == "DATABASE_BUSY"
+    assert response.headers["Retry-After"] == "1"

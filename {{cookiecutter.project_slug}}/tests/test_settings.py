@@ -6,13 +6,14 @@ import pytest
 
 from app import create_app
 from app.core.config import PLACEHOLDER_SECRET, ConfigurationError, Settings
+from tests.support import PRODUCTION
 
 STRONG_SECRET = "s" * 48
 
 
 def production(**overrides: object) -> Settings:
     """Production settings; every other setting comes from the test environment."""
-    values: dict[str, object] = {"APP_ENV": "production", "SECRET_KEY": STRONG_SECRET}
+    values: dict[str, object] = {**PRODUCTION, "SECRET_KEY": STRONG_SECRET}
     return Settings(_env_file=None, **(values | overrides))  # type: ignore[arg-type]
 
 

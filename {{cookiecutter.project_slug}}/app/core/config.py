@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +24,16 @@ MIN_SECRET_BYTES = 32
 
 class ConfigurationError(RuntimeError):
     """The settings are unsafe for the selected ``APP_ENV``."""
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+#: A list given in the environment as comma-separated values.
+CommaSeparated = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 
 
 class Settings(BaseSettings):
@@ -46,7 +56,7 @@ class Settings(BaseSettings):
     #: Largest request body accepted, in bytes; larger ones answer 413.
     MAX_CONTENT_LENGTH: int = Field(default=1024 * 1024, gt=0)
     #: Origins allowed to call the API from a browser (comma separated); empty: no CORS.
-    CORS_ORIGINS: Annotated[list[str], NoDecode] = []
+    CORS_ORIGINS: CommaSeparated = []
     #: Number of reverse proxies in front of the app whose X-Forwarded-* headers
     #: are trusted. 0 (the default) trusts none: the headers are ignored.
     TRUSTED_PROXY_COUNT: int = Field(default=0, ge=0, le=5)
@@ -94,13 +104,46 @@ class Settings(BaseSettings):
     PASSWORD_HASH_MEMORY_KIB: int = Field(default=65_536, ge=8)
     PASSWORD_HASH_PARALLELISM: int = Field(default=4, ge=1)
 {%- endif %}
+{%- if cookiecutter.ai_provider != "none" %}
 
-    @field_validator("CORS_ORIGINS", mode="before")
-    @classmethod
-    def _split_origins(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
-        return value
+    #: The AI provider (see app/core/ai/registry.py). Unset: the real one when
+    #: AI_API_KEY is set, otherwise the offline, deterministic ``fake``.
+    AI_PROVIDER: str | None = None
+    AI_API_KEY: SecretStr | None = None
+    #: The model used when a request names none (unset: the provider's default).
+    AI_MODEL: str | None = None
+    #: Other models a request may choose (comma separated); AI_MODEL always may.
+    AI_MODELS: CommaSeparated = []
+    #: Another endpoint for the provider's API (a compatible server, a gateway).
+    #: It comes from settings only, never from a request.
+    AI_BASE_URL: str | None = None
+    #: Seconds one AI request may take, every retry included.
+    AI_TIMEOUT: float = Field(default=30.0, gt=0, le=600)
+    AI_MAX_RETRIES: int = Field(default=2, ge=0, le=10)
+    #: The most tokens a request may ask for, and what it gets if it asks for none.
+    AI_MAX_TOKENS: int = Field(default=1024, ge=1)
+    #: Largest ``response_schema`` accepted, in bytes of compact JSON.
+    AI_MAX_SCHEMA_BYTES: int = Field(default=16_384, ge=256)
+    #: AI calls one process runs at once; more are refused with 503 AI_BUSY, so
+    #: that slow upstream calls never hold every worker thread.
+    AI_MAX_CONCURRENT: int = Field(default=100, ge=1)
+    #: Log prompts and replies (they may hold personal data: off by default).
+    AI_LOG_CONTENT: bool = False
+
+    @model_validator(mode="after")
+    def _check_ai_settings(self) -> Settings:
+        from urllib.parse import urlsplit
+
+        from app.core.ai.registry import PROVIDERS
+
+        if self.AI_PROVIDER is not None and self.AI_PROVIDER not in PROVIDERS:
+            raise ValueError(f"AI_PROVIDER must be one of: {', '.join(PROVIDERS)}")
+        if self.AI_BASE_URL is not None:
+            parts = urlsplit(self.AI_BASE_URL)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValueError("AI_BASE_URL must be an http:// or https:// URL")
+        return self
+{%- endif %}
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -124,6 +167,12 @@ class Settings(BaseSettings):
 {%- endif %}
 {%- if cookiecutter.use_auth %}
         problems += self._token_problems()
+{%- endif %}
+{%- if cookiecutter.ai_provider != "none" %}
+        if self.AI_PROVIDER == "fake":
+            problems.append("AI_PROVIDER must not be 'fake': the offline fake is for development")
+        if self.AI_API_KEY is None or not self.AI_API_KEY.get_secret_value():
+            problems.append("AI_API_KEY must be set (the provider's API key)")
 {%- endif %}
         if problems:
             raise ConfigurationError(

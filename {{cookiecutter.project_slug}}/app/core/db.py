@@ -21,6 +21,7 @@ from flask import Flask, Response, current_app, g
 from flask_sqlalchemy_lite import SQLAlchemy
 from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.types import TypeDecorator
 
 from app import models  # noqa: F401 - registers every table on the metadata
@@ -134,6 +135,15 @@ def _integrity_conflict(exc: IntegrityError) -> Response:
     return error("The request conflicts with existing data.", "CONFLICT", 409)
 
 
+def _pool_exhausted(_exc: PoolTimeoutError) -> Response:
+    # Every pooled connection stayed busy for DATABASE_POOL_TIMEOUT seconds: more
+    # threads want the database than the pool allows. Shed the request.
+    logger.warning("No database connection became free within the pool timeout")
+    return error(
+        "The database is busy; retry shortly.", "DATABASE_BUSY", 503, headers={"Retry-After": "1"}
+    )
+
+
 def init_app(app: Flask) -> None:
     settings: Settings = app.extensions["settings"]
     app.config["SQLALCHEMY_ENGINES"] = {"default": engine_options(settings)}
@@ -179,3 +189,4 @@ def init_app(app: Flask) -> None:
     app.after_request(_commit_session)
     app.register_error_handler(IntegrityError, _integrity_conflict)
     app.register_error_handler(OperationalError, _database_unavailable)
+    app.register_error_handler(PoolTimeoutError, _pool_exhausted)

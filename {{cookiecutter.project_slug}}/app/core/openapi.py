@@ -12,7 +12,9 @@ Views declare their inputs with type hints and their output with ``@validate``::
 
 ``json`` is the request body, ``query`` the query string, and every other
 annotated argument a path parameter. Invalid input answers 422 with one entry
-per field; the body must be a JSON object sent as ``application/json``.
+per field; the body must be a JSON object sent as ``application/json``. A view
+may answer with a streamed ``Response`` (server-sent events, say) instead of
+the documented envelope: that one is passed through as it is.
 
 SpecTree does the validation and writes the document; this module adds what a
 JSON API needs on top: the envelope as the documented response, errors as
@@ -29,7 +31,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar, get_type_hints
 
-from flask import Blueprint, Flask, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 from pydantic import BaseModel, ValidationError, create_model
 from spectree import Response as ResponseSpec
 from spectree import SpecTree
@@ -79,6 +81,14 @@ def field_errors(exc: ValidationError, location: Location) -> list[FieldError]:
         )
         for problem in exc.errors(include_url=False, include_input=False)
     ]
+
+
+class _Streamed(Exception):
+    """Carries a streamed response past SpecTree's response validation."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__()
+        self.response = response
 
 
 def _raise_validation_error(locations: dict[str, Location]) -> Callable[..., None]:
@@ -166,6 +176,18 @@ def validate(
         responses: dict[str, Any] = {f"HTTP_{code}": ErrorResponse for code in sorted(documented)}
         responses[f"HTTP_{status}"] = None if data is None else SuccessResponse[data]
 
+        @functools.wraps(view)
+        def view_or_stream(*args: Any, **kwargs: Any) -> Any:
+            result = view(*args, **kwargs)
+            if isinstance(result, Response) and result.is_streamed:
+                # SpecTree would read the whole body to validate it.
+                raise _Streamed(result)
+            return result
+
+        # SpecTree evaluates the annotations in the wrapper's module: give it
+        # the view's, already resolved.
+        view_or_stream.__annotations__ = get_type_hints(view, include_extras=True)
+
         checked = spec.validate(
             resp=ResponseSpec(**responses),
             tags=list(tags),
@@ -173,7 +195,7 @@ def validate(
                 {model.__name__: REQUEST_PARTS[name] for name, model in inputs.items()}
             ),
             after=_raise_response_error,
-        )(view)
+        )(view_or_stream)
 
         @functools.wraps(checked)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -184,7 +206,10 @@ def validate(
                     raise ValidationFailedError(details=field_errors(exc, "path")) from exc
             if "json" in inputs:
                 _require_json_object()
-            return checked(*args, **kwargs)
+            try:
+                return checked(*args, **kwargs)
+            except _Streamed as streamed:
+                return streamed.response
 
         wrapper.__path_model__ = path_model  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]

@@ -1,0 +1,95 @@
+"""The AI API: text or structured generation, in one piece or streamed."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator
+from json import dumps
+from typing import Any
+
+from flask import Blueprint, Response, stream_with_context
+
+from app.core.ai import get_ai
+from app.core.ai.base import StreamEnd, StreamEvent, TextDelta, close_stream
+from app.core.exceptions import APIError
+from app.core.logs import get_request_id
+from app.core.openapi import validate
+from app.core.responses import success
+from app.schemas.ai import GenerateRequest, GenerateResult
+from app.services import ai as service
+
+bp = Blueprint("ai", __name__, url_prefix="/api/v1/ai")
+logger = logging.getLogger(__name__)
+
+
+@bp.post("/generate")
+@validate(data=GenerateResult, errors=[502, 503, 504], tags=["ai"])
+def generate(json: GenerateRequest) -> Response:
+    """Generate a reply with the configured AI provider.
+
+    With `"stream": true` the answer is `text/event-stream`: a `delta` event per
+    piece of text (`{"text": ...}`), then `done` with the model, finish reason
+    and usage, or `error` (`{"code", "message", "request_id"}`) if the provider
+    fails once the stream has started. Failures before the first event answer
+    with the error envelope and its status, as without streaming.
+    """
+    client = get_ai()
+    if not json.stream:
+        result, warnings = service.generate(client, request=json)
+        return success(result, warnings=warnings)
+    events = service.stream(client, request=json)
+    first = next(events)  # opens the upstream stream; errors here get a status code
+    body = _server_sent_events(first, events, client.provider.name)
+    return Response(
+        stream_with_context(body),
+        mimetype="text/event-stream",
+        # Proxies such as nginx would otherwise buffer the events.
+        headers={"X-Accel-Buffering": "no"},
+    )
+
+
+def _server_sent_events(
+    first: StreamEvent, events: Iterator[StreamEvent], provider: str
+) -> Iterator[str]:
+    try:
+        for event in itertools.chain((first,), events):
+            if isinstance(event, TextDelta):
+                yield _event("delta", {"text": event.text})
+            elif isinstance(event, StreamEnd):
+                usage = event.usage
+                yield _event(
+                    "done",
+                    {
+                        "model": event.model,
+                        "provider": provider,
+                        "finish_reason": event.finish_reason,
+                        "usage": {
+                            "prompt_tokens": usage.prompt_tokens,
+                            "completion_tokens": usage.completion_tokens,
+                            "total_tokens": usage.total_tokens,
+                        },
+                    },
+                )
+    except APIError as exc:
+        yield _event(
+            "error", {"code": exc.code, "message": exc.message, "request_id": get_request_id()}
+        )
+    except Exception:
+        # The status line is sent: an event is all the client can still get.
+        logger.exception("Stream failed")
+        yield _event(
+            "error",
+            {
+                "code": "INTERNAL_ERROR",
+                "message": "An unexpected error occurred.",
+                "request_id": get_request_id(),
+            },
+        )
+    finally:
+        # Also when the client went away: ends the upstream call and frees its slot.
+        close_stream(events)
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {dumps(data)}\n\n"

@@ -1,0 +1,1 @@
+"""AI providers, one module each; :mod:`app.core.ai.registry` lists them."""

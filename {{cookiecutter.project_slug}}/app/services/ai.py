@@ -1,0 +1,79 @@
+"""AI generation: from an API request to a call on the AI client, and back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from app.core.ai.base import Completion, Message, StreamEvent
+from app.core.ai.client import AIClient, StructuredCompletion
+from app.core.ai.structured import SchemaProblem, check_schema
+from app.core.exceptions import ValidationFailedError
+from app.schemas.ai import GenerateRequest, GenerateResult, TokenUsage
+
+
+def messages_of(request: GenerateRequest) -> list[Message]:
+    """The conversation a request describes: its messages, or its prompt as one user turn."""
+    if request.messages is not None:
+        return [Message(m.role, m.content) for m in request.messages]
+    assert request.prompt is not None  # the schema requires one of the two
+    return [Message("user", request.prompt)]
+
+
+def generate(client: AIClient, *, request: GenerateRequest) -> tuple[GenerateResult, list[str]]:
+    """Answer ``request`` in one piece; return the result and any warnings for the client.
+
+    With a ``response_schema`` the reply is validated against it (and repaired
+    once if needed); a schema that is too large or unusable is a 422.
+    """
+    messages = messages_of(request)
+    reply: Completion | StructuredCompletion
+    if request.response_schema is None:
+        reply = client.generate(
+            messages,
+            model=request.model,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+        )
+        text, data = reply.text, None
+    else:
+        _check_schema(request.response_schema, max_bytes=client.settings.AI_MAX_SCHEMA_BYTES)
+        reply = client.generate_object(
+            messages,
+            request.response_schema,
+            model=request.model,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+        )
+        text, data = None, reply.value
+    result = GenerateResult(
+        text=text,
+        data=data,
+        model=reply.model,
+        provider=client.provider.name,
+        finish_reason=reply.finish_reason,
+        usage=TokenUsage(
+            prompt_tokens=reply.usage.prompt_tokens,
+            completion_tokens=reply.usage.completion_tokens,
+            total_tokens=reply.usage.total_tokens,
+        ),
+    )
+    return result, list(reply.warnings)
+
+
+def stream(client: AIClient, *, request: GenerateRequest) -> Iterator[StreamEvent]:
+    """The events of a streamed answer to ``request`` (the upstream call starts on the first)."""
+    return client.stream(
+        messages_of(request),
+        model=request.model,
+        max_tokens=request.max_tokens,
+        temperature=request.temperature,
+    )
+
+
+def _check_schema(schema: dict[str, Any], *, max_bytes: int) -> None:
+    try:
+        check_schema(schema, max_bytes=max_bytes)
+    except SchemaProblem as exc:
+        detail = {"location": "body", "field": "response_schema", "message": str(exc)}
+        raise ValidationFailedError(details=[{**detail, "type": exc.kind}]) from exc

@@ -1,0 +1,155 @@
+"""Every shipped provider when the upstream fails or a request oversteps a limit:
+stable error codes, bounded retries and time, caps and allow-lists.
+
+Each test runs once per provider (the ``wire`` fixture), through its real SDK.
+"""
+
+from __future__ import annotations
+
+import time
+from types import ModuleType
+
+import pytest
+
+from tests.ai_upstream import Upstream
+from tests.fixtures.ai import AI_TEST_KEY, MakeApp, data, error_code, post
+
+
+@pytest.mark.parametrize(
+    ("status", "expected_status", "code"),
+    [
+        (401, 502, "AI_PROVIDER_AUTH"),
+        (403, 502, "AI_PROVIDER_AUTH"),
+        (400, 502, "AI_PROVIDER_ERROR"),
+        (500, 502, "AI_PROVIDER_ERROR"),
+        (503, 502, "AI_PROVIDER_ERROR"),
+    ],
+)
+def test_upstream_errors_map_to_stable_codes(
+    make_ai_app: MakeApp,
+    upstream: Upstream,
+    wire: ModuleType,
+    status: int,
+    expected_status: int,
+    code: str,
+) -> None:
+    upstream.script(wire.error(status))
+    response = post(make_ai_app(AI_MAX_RETRIES=0), prompt="Hi")
+    assert (response.status_code, error_code(response)) == (expected_status, code)
+    assert AI_TEST_KEY not in response.get_data(as_text=True)
+
+
+def test_an_upstream_429_is_a_503_with_retry_after(
+    make_ai_app: MakeApp, upstream: Upstream, wire: ModuleType
+) -> None:
+    upstream.script(wire.error(429, **{"Retry-After": "7"}))
+    response = post(make_ai_app(AI_MAX_RETRIES=0), prompt="Hi")
+    assert (response.status_code, error_code(response)) == (503, "AI_RATE_LIMITED")
+    assert response.headers["Retry-After"] == "7"
+
+
+def test_a_retry_after_longer_than_the_budget_is_not_waited_for(
+    make_ai_app: MakeApp, upstream: Upstream, wire: ModuleType
+) -> None:
+    upstream.script(wire.error(429, **{"Retry-After": "30"}))
+    app = make_ai_app(AI_TIMEOUT=2, AI_MAX_RETRIES=3)
+    started = time.monotonic()
+    response = post(app, prompt="Hi")
+    assert time.monotonic() - started < 1
+    assert response.headers["Retry-After"] == "30"
+    assert len(upstream.received) == 1
+
+
+def test_a_malformed_body_is_a_provider_error(
+    make_ai_app: MakeApp, upstream: Upstream, wire: ModuleType
+) -> None:
+    upstream.script(wire.malformed())
+    response = post(make_ai_app(AI_MAX_RETRIES=0), prompt="Hi")
+    assert (response.status_code, error_code(response)) == (502, "AI_PROVIDER_ERROR")
+
+
+def test_an_unreachable_upstream_is_a_provider_error(make_ai_app: MakeApp) -> None:
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused.
+    response = post(make_ai_app(AI_BASE_URL="http://127.0.0.1:9", AI_MAX_RETRIES=1), prompt="Hi")
+    assert (response.status_code, error_code(response)) == (502, "AI_PROVIDER_ERROR")
+
+
+def test_refused_content_is_a_422(
+    make_ai_app: MakeApp, upstream: Upstream, wire: ModuleType
+) -> None:
+    upstream.script(wire.refusal())
+    response = post(make_ai_app(), prompt="Something the provider refuses")
+    assert (response.status_code, error_code(response)) == (422, "AI_CONTENT_FILTERED")
+
+
+def test_retryable_errors_are_retried_then_succeed(
+    make_ai_app: MakeApp, upstream: Upstream, wire: ModuleType
+) -> None:
+    upstream.script(
+        wire.error(500), wire.error(429, **{"Retry-After": "0"}), wire.reply("Finally.")
+    )
+    response = post(make_ai_app(AI_MAX_RETRIES=2), prompt="Hi")
+    assert data(response)["text"] == "Finally."
+    assert len(upstream.received) == 3
+
+
+def test_retries_are_bounded_in_number(
+    make_ai_app: MakeApp, upstream: Upstream, wire: ModuleType
+) -> None:
+    upstream.script(*[wire.error(500)] * 4)
+    response = post(make_ai_app(AI_MAX_RETRIES=1), prompt="Hi")
+    assert error_code(response) == "AI_PROVIDER_ERROR"
+    assert len(upstream.received) == 2
+
+
+def test_a_slow_upstream_times_out_within_the_budget(
+    make_ai_app: MakeApp, upstream: Upstream, wire: ModuleType
+) -> None:
+    slow = wire.reply("Too late.")
+    slow.delay = 5
+    upstream.script(slow, wire.reply("Too late as well."))
+    app = make_ai_app(AI_TIMEOUT=1, AI_MAX_RETRIES=2)
+    started = time.monotonic()
+    response = post(app, prompt="Hi")
+    elapsed = time.monotonic() - started
+    assert (response.status_code, error_code(response)) == (504, "AI_TIMEOUT")
+    # The budget, plus a margin for a busy machine; far from the upstream's 5 s.
+    assert 0.9 < elapsed < 2, f"took {elapsed:.2f} s with a 1 s budget"
+
+
+def test_max_tokens_is_capped(make_ai_app: MakeApp, upstream: Upstream, wire: ModuleType) -> None:
+    app = make_ai_app(AI_MAX_TOKENS=200)
+    response = post(app, prompt="Hi", max_tokens=201)
+    assert response.status_code == 422
+    assert response.json is not None
+    assert response.json["error"]["details"][0]["field"] == "max_tokens"
+    assert upstream.received == []
+    upstream.script(wire.reply("Short."))
+    assert post(app, prompt="Hi", max_tokens=50).status_code == 200
+    assert wire.max_tokens(upstream.received[0]) == 50
+
+
+def test_only_allowed_models_can_be_chosen(
+    make_ai_app: MakeApp, upstream: Upstream, wire: ModuleType
+) -> None:
+    app = make_ai_app(AI_MODEL="main-model", AI_MODELS="cheap-model,other-model")
+    response = post(app, prompt="Hi", model="secret-expensive-model")
+    assert response.status_code == 422
+    assert response.json is not None
+    assert response.json["error"]["details"][0]["type"] == "model_not_allowed"
+    assert upstream.received == []
+    upstream.script(wire.reply("Hi."), wire.reply("Hi."))
+    assert post(app, prompt="Hi", model="cheap-model").status_code == 200
+    assert post(app, prompt="Hi").status_code == 200
+    assert [r.body["model"] for r in upstream.received] == ["cheap-model", "main-model"]
+
+
+def test_an_oversized_schema_is_rejected_before_any_call(
+    make_ai_app: MakeApp, upstream: Upstream
+) -> None:
+    schema = {"type": "object", "description": "x" * 2000}
+    response = post(make_ai_app(AI_MAX_SCHEMA_BYTES=1024), prompt="Hi", response_schema=schema)
+    assert response.status_code == 422
+    assert response.json is not None
+    assert response.json["error"]["details"][0]["type"] == "schema_too_large"
+    assert upstream.received == []
