@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from app import create_app
 from app.core.ai import get_ai
+from tests.conftest import MakeApp
 from tests.fixtures.ai import GENERATE, events
-from tests.support import make_settings
 
 
 def test_the_fake_provider_answers_without_a_key(client: FlaskClient) -> None:
@@ -122,8 +121,8 @@ def test_a_property_named_like_a_keyword_is_fine(client: FlaskClient) -> None:
     assert response.status_code == 200
 
 
-def test_excess_ai_calls_are_shed_with_503() -> None:
-    app = create_app(make_settings(AI_MAX_CONCURRENT=1))
+def test_excess_ai_calls_are_shed_with_503(make_app: MakeApp) -> None:
+    app = make_app(AI_MAX_CONCURRENT=1)
     with app.app_context():
         slots = get_ai().slots
     with slots.take():

@@ -264,8 +264,9 @@ def test_password_change_keeps_this_session_and_ends_the_others(
 
 
 def test_sessions_are_listed_and_revoked(
-    anonymous_client: FlaskClient, user: User, login: Login
+    anonymous_client: FlaskClient, make_user: MakeUser, login: Login
 ) -> None:
+    user = make_user("two.devices@example.com")
     mine = login(user.email)
     other = login(user.email)
     headers = bearer(mine["access_token"])

@@ -23,8 +23,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlmodel import Session
 
-from app import create_app
 from app.models.user import User
+from tests.conftest import MakeApp
 from tests.fixtures.auth import JWT_TEST_SECRET, Login, bearer
 from tests.support import make_settings
 
@@ -216,23 +216,21 @@ def write_keys(directory: Path, algorithm: str) -> tuple[Path, Path]:
 
 
 @pytest.fixture(params=["RS256", "EdDSA"])
-def asymmetric_app(request: pytest.FixtureRequest, tmp_path: Path) -> Flask:
+def asymmetric_app(request: pytest.FixtureRequest, tmp_path: Path, make_app: MakeApp) -> Flask:
     private_file, public_file = write_keys(tmp_path, request.param)
-    return create_app(
-        make_settings(
-            JWT_ALGORITHM=request.param,
-            JWT_PRIVATE_KEY_FILE=private_file,
-            JWT_PUBLIC_KEY_FILE=public_file,
-        )
+    return make_app(
+        JWT_ALGORITHM=request.param,
+        JWT_PRIVATE_KEY_FILE=private_file,
+        JWT_PUBLIC_KEY_FILE=public_file,
     )
 
 
 @pytest.fixture
-def app(request: pytest.FixtureRequest) -> Flask:
+def app(request: pytest.FixtureRequest, make_app: MakeApp) -> Flask:
     if "asymmetric_app" in request.fixturenames:
         asymmetric: Flask = request.getfixturevalue("asymmetric_app")
         return asymmetric
-    return create_app(make_settings())
+    return make_app()
 
 
 def test_asymmetric_tokens_work_and_name_their_key(

@@ -20,6 +20,7 @@ from app.core.db import engine_options, get_session
 from app.core.exceptions import ConflictError
 from app.core.scoping import stamp
 from app.models import Item
+from tests.conftest import MakeApp
 from tests.support import PRODUCTION, make_settings
 
 
@@ -42,6 +43,10 @@ def add_test_routes(app: Flask) -> None:
     def bad_sql() -> None:
         get_session().execute(text("SELECT secret_column FROM no_such_table"))
 
+    @app.get("/_test/pool-exhausted")
+    def pool_exhausted() -> None:
+        raise PoolTimeoutError("QueuePool limit of size 5 overflow 10 reached")
+
     @app.post("/_test/other-database")
     def other_database() -> None:
         # Write to an SQLite file that cannot be opened or is locked, without waiting.
@@ -55,8 +60,8 @@ def add_test_routes(app: Flask) -> None:
 
 
 @pytest.fixture
-def app() -> Flask:
-    app = create_app(make_settings())
+def app(make_app: MakeApp) -> Flask:
+    app = make_app()
     add_test_routes(app)
     return app
 
@@ -179,12 +184,8 @@ def test_foreign_keys_are_enforced(session: Session) -> None:
         session.execute(text("INSERT INTO children (id, parent_id) VALUES (1, 42)"))
 
 
-def test_an_exhausted_connection_pool_answers_503(app: Flask) -> None:
-    @app.get("/test/pool-exhausted")
-    def pool_exhausted() -> None:
-        raise PoolTimeoutError("QueuePool limit of size 5 overflow 10 reached")
-
-    response = app.test_client().get("/test/pool-exhausted")
+def test_an_exhausted_connection_pool_answers_503(client: FlaskClient) -> None:
+    response = client.get("/_test/pool-exhausted")
     assert response.status_code == 503
     assert response.json is not None
     assert response.json["error"]["code"] == "DATABASE_BUSY"

@@ -9,11 +9,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pydantic import BaseModel, Field
 
-from app import create_app
 from app.core.exceptions import ConflictError
 from app.core.openapi import validate
 from app.core.responses import success
-from tests.support import make_settings
+from tests.conftest import MakeApp
 
 
 class Payload(BaseModel):
@@ -58,8 +57,8 @@ def add_test_routes(app: Flask) -> None:
 
 
 @pytest.fixture
-def app() -> Flask:
-    app = create_app(make_settings(MAX_CONTENT_LENGTH=1024))
+def app(make_app: MakeApp) -> Flask:
+    app = make_app(MAX_CONTENT_LENGTH=1024)
     add_test_routes(app)
     return app
 

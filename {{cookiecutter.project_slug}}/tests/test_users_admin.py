@@ -11,18 +11,16 @@ USERS = "/api/v1/users"
 
 
 def test_admins_list_users_page_by_page(
-    admin_client: FlaskClient, admin: User, make_user: MakeUser
+    admin_client: FlaskClient, user: User, admin: User, make_user: MakeUser
 ) -> None:
-    for number in range(3):
-        make_user(f"person{number}@example.com")
-    first = admin_client.get(f"{USERS}?limit=2").json["data"]  # type: ignore[index]
-    assert first["count"] == 4
-    assert [user["email"] for user in first["data"]] == ["admin@example.com", "person0@example.com"]
-    rest = admin_client.get(f"{USERS}?limit=2&offset=2").json["data"]  # type: ignore[index]
-    assert [user["email"] for user in rest["data"]] == [
-        "person1@example.com",
-        "person2@example.com",
-    ]
+    people = [make_user(f"person{number}@example.com") for number in range(3)]
+    everyone = sorted([user, admin, *people], key=lambda person: person.id or 0)
+    seen = []
+    for offset in (0, 2, 4):
+        page = admin_client.get(f"{USERS}?limit=2&offset={offset}").json["data"]  # type: ignore[index]
+        assert page["count"] == 5
+        seen += [listed["email"] for listed in page["data"]]
+    assert seen == [person.email for person in everyone]
     assert admin_client.get(f"{USERS}?limit=101").status_code == 422
 
 
