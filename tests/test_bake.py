@@ -19,7 +19,6 @@ from tests.matrix import (
     combination_id,
     combinations,
     features,
-    fit,
     one_change_at_a_time,
 )
 

@@ -236,9 +236,9 @@ def sign_up(base: str) -> str:
     return token
 
 
-def exercise_items(base: str, *, auth: bool) -> None:
-    token = sign_up(base) if auth else None
-    if auth:
+def exercise_items(base: str, token: str | None) -> None:
+    """Create, list and conflict over HTTP (with ``token``, when the project has auth)."""
+    if token:
         assert http("GET", f"{base}/api/v1/items")[0] == 401
     status, _, body = http("POST", f"{base}/api/v1/items", {"name": "served"}, token)
     assert status == 201, body
@@ -250,15 +250,18 @@ def exercise_items(base: str, *, auth: bool) -> None:
     assert body["error"]["code"] == "ITEM_NAME_TAKEN"
 
 
-def exercise_ai(base: str) -> None:
+def exercise_ai(base: str, token: str | None) -> None:
     """The AI endpoint through the real server: one reply, and one streamed."""
-    status, _, body = http("POST", f"{base}/api/v1/ai/generate", {"prompt": "hi"})
+    status, _, body = http("POST", f"{base}/api/v1/ai/generate", {"prompt": "hi"}, token)
     assert status == 200, body
     assert (body["data"]["text"], body["data"]["provider"]) == ("echo: hi", "openai")
     request = urllib.request.Request(
         f"{base}/api/v1/ai/generate",
         data=json.dumps({"prompt": "one two", "stream": True}).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -294,8 +297,9 @@ def test_production_server_on_postgresql(cookies: Any, postgres_database: str) -
             assert headers["Server"] == "gunicorn"
             assert headers["Strict-Transport-Security"].startswith("max-age=")
             assert len(headers["X-Request-ID"]) == 32
-            exercise_items(base, auth=True)
-            exercise_ai(base)
+            token = sign_up(base)
+            exercise_items(base, token)
+            exercise_ai(base, token)
             assert upstream.requests == 2
             status, _, body = http("GET", f"{base}/api/v1/openapi.json")
             assert status == 200
@@ -325,7 +329,7 @@ def test_development_server_runs_on_embedded_defaults(cookies: Any) -> None:
     with serving(flask_run, project, env, port, graceful=False) as base:
         status, _, body = http("GET", f"{base}/api/v1/health")
         assert (status, body["data"]) == (200, {"status": "ok"})
-        exercise_items(base, auth=True)
+        exercise_items(base, sign_up(base))
         status, headers, _ = http("GET", f"{base}/api/v1/docs")
         assert status == 200
         assert headers["Content-Type"].startswith("text/html")
