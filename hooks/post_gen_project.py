@@ -39,7 +39,21 @@ MANIFEST: dict[str, Feature] = {
             "tests/fixtures/database.py",
             "tests/test_database.py",
             "tests/test_items.py",
+            "tests/test_items_cache.py",
             "tests/test_migrations.py",
+        ),
+    ),
+    "redis": Feature(
+        enabled=lambda answers: bool(answers["use_redis"]),
+        paths=(
+            "app/api/v1/jobs.py",
+            "app/core/cache/redis_backend.py",
+            "app/core/jobs.py",
+            "app/core/redis.py",
+            "app/schemas/job.py",
+            "app/services/jobs.py",
+            "app/tasks",
+            "tests/fixtures/redis.py",
         ),
     ),
 }

@@ -74,7 +74,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 #: Yes/no questions (real booleans in ``cookiecutter.json``); a module with a
 #: toggle adds its answer here.
-BOOLEANS: tuple[str, ...] = ()
+BOOLEANS: tuple[str, ...] = ("use_redis",)
 
 
 def load_answers() -> dict[str, Any]:

@@ -27,6 +27,7 @@ import functools
 import inspect
 import re
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any, TypeVar, get_type_hints
 
 from flask import Blueprint, Flask, current_app, request
@@ -191,6 +192,11 @@ def validate(
     return decorator
 
 
+def _openapi_path(rule: str) -> str:
+    """``/items/<int:item_id>`` -> ``/items/{item_id}``."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
 def _document_path_parameters(document: dict[str, Any], app: Flask) -> None:
     """Replace the plain-string path parameters SpecTree infers from the URL rule
     with the schemas of the views' Pydantic path parameters."""
@@ -199,11 +205,44 @@ def _document_path_parameters(document: dict[str, Any], app: Flask) -> None:
         if model is None:
             continue
         properties = model.model_json_schema()["properties"]
-        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
-        for operation in document["paths"].get(path, {}).values():
+        for operation in document["paths"].get(_openapi_path(rule.rule), {}).values():
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path" and parameter["name"] in properties:
                     parameter["schema"] = properties[parameter["name"]]
+
+
+def document_error(
+    app: Flask, endpoint: str, status: int, *, headers: dict[str, Any] | None = None
+) -> None:
+    """Document that ``endpoint`` can also answer ``status`` with the error envelope.
+
+    For errors that come from a hook around the view rather than the view
+    itself (a rate limit, say), so ``@validate`` cannot know them.
+    """
+    documented = app.extensions.setdefault("openapi_errors", {})
+    documented.setdefault(endpoint, {})[status] = headers or {}
+
+
+def _document_errors(document: dict[str, Any], app: Flask) -> None:
+    extra: dict[str, dict[int, dict[str, Any]]] = app.extensions.get("openapi_errors", {})
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint not in extra:
+            continue
+        for method, operation in document["paths"].get(_openapi_path(rule.rule), {}).items():
+            if method.upper() not in (rule.methods or ()):
+                continue
+            for status, headers in extra[rule.endpoint].items():
+                response: dict[str, Any] = {
+                    "description": HTTPStatus(status).phrase,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{ErrorResponse.__name__}"}
+                        }
+                    },
+                }
+                if headers:
+                    response["headers"] = headers
+                operation["responses"][str(status)] = response
 
 
 def openapi_document() -> dict[str, Any]:
@@ -225,6 +264,7 @@ def openapi_document() -> dict[str, Any]:
             "description": settings.PROJECT_DESCRIPTION,
         }
         _document_path_parameters(document, app)
+        _document_errors(document, app)
         app.extensions["openapi"] = document
     built: dict[str, Any] = app.extensions["openapi"]
     return built
