@@ -54,6 +54,11 @@ MANIFEST: dict[str, Feature] = {
             "app/services/jobs.py",
             "app/tasks",
             "tests/fixtures/redis.py",
+            "tests/instance_app.py",
+            "tests/sample_jobs.py",
+            "tests/test_jobs.py",
+            "tests/test_redis.py",
+            "tests/test_two_instances.py",
         ),
     ),
 }

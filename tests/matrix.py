@@ -17,6 +17,7 @@ QUESTIONS: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_tex
 #: The module toggles: every valid combination of their values is baked and tested.
 MODULES: dict[str, list[Any]] = {
     "database": QUESTIONS["database"],
+    "use_redis": [True, False],
 }
 #: Answers that change a few lines of text, not code paths: each value is crossed with
 #: every database, the other modules at their defaults.
@@ -40,6 +41,15 @@ LEFTOVERS: dict[str, list[str]] = {
     # The engine code stays generic (a PostgreSQL URL gets pool and timeout
     # options); what must go is the driver and every PostgreSQL deployment line.
     "postgresql": [r"(?i)psycopg"],
+    "redis": [
+        r"(?i)redis",
+        r"(?i)\brq\b",
+        r"JOB_",
+        r"/jobs",
+        r"(?i)flask( --app app)? worker",
+        r"app\.tasks",
+        r"(?i)cache-purge",
+    ],
 }
 #: Patterns that must not appear in the named files of a bake whose feature is off.
 LEFTOVERS_IN: dict[str, dict[str, list[str]]] = {
@@ -57,6 +67,8 @@ def features(answers: dict[str, Any]) -> set[str]:
         on.add("database")
     if answers["database"] == "postgresql":
         on.add("postgresql")
+    if answers.get("use_redis", True):
+        on.add("redis")
     return on
 
 
@@ -76,4 +88,10 @@ def combinations() -> list[dict[str, Any]]:
 
 
 def combination_id(answers: dict[str, Any]) -> str:
-    return "-".join(f"{value}" for value in answers.values())
+    """``postgresql-redis``, ``sqlite-no_redis``, ``none-BSD-3-Clause``, ..."""
+    return "-".join(
+        (name.removeprefix("use_") if value else f"no_{name.removeprefix('use_')}")
+        if isinstance(value, bool)
+        else f"{value}"
+        for name, value in answers.items()
+    )

@@ -65,9 +65,11 @@ def test_bake_is_complete_and_clean(cookies: Any, answers: dict[str, Any]) -> No
     assert_ok(python_in(project, "-m", "ruff", "format", "--check", "--no-cache", "."))
 
 
-@pytest.mark.parametrize("database", QUESTIONS["database"])
-def test_generated_code_type_checks(cookies: Any, database: str) -> None:
-    project = bake(cookies, database=database)
+@pytest.mark.parametrize(
+    "modules", [answers for answers in COMBINATIONS if "license" not in answers], ids=combination_id
+)
+def test_generated_code_type_checks(cookies: Any, modules: dict[str, Any]) -> None:
+    project = bake(cookies, **modules)
     assert_ok(python_in(project, "-m", "mypy", "--no-incremental", "app"))
 
 

@@ -32,32 +32,37 @@ from tests.matrix import combination_id, combinations
 UV = Path(sys.executable).parent / "uv"
 
 
-def suite_env(answers: dict[str, Any], postgres_url: str | None) -> dict[str, str]:
+def suite_env(answers: dict[str, Any], services: dict[str, str]) -> dict[str, str]:
+    """The environment of a baked suite: ours, plus the services ``answers`` need."""
     env = project_env()
     if answers.get("database") == "postgresql":
-        assert postgres_url is not None
-        env["DATABASE_URL"] = postgres_url
+        env["DATABASE_URL"] = services["postgresql"]
+    if answers.get("use_redis", True):
+        env["REDIS_URL"] = services["redis"]
     return env
 
 
 @pytest.fixture
-def postgres_for(request: pytest.FixtureRequest) -> Any:
-    """The PostgreSQL URL when the combination needs it (else None)."""
+def services_for(request: pytest.FixtureRequest) -> Any:
+    """The URLs of the services a combination needs (a fixture each, so a missing
+    service skips, or fails under CI, only the tests that need it)."""
 
-    def get(answers: dict[str, Any]) -> str | None:
+    def get(answers: dict[str, Any]) -> dict[str, str]:
+        services = {}
         if answers.get("database") == "postgresql":
-            url: str = request.getfixturevalue("postgres_server")
-            return url
-        return None
+            services["postgresql"] = request.getfixturevalue("postgres_server")
+        if answers.get("use_redis", True):
+            services["redis"] = request.getfixturevalue("redis_server")
+        return services
 
     return get
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("answers", combinations(), ids=combination_id)
-def test_baked_suite_passes(cookies: Any, postgres_for: Any, answers: dict[str, Any]) -> None:
+def test_baked_suite_passes(cookies: Any, services_for: Any, answers: dict[str, Any]) -> None:
     project = bake(cookies, **answers)
-    env = suite_env(answers, postgres_for(answers))
+    env = suite_env(answers, services_for(answers))
     result = python_in(project, "-m", "pytest", "-q", "-p", "no:cacheprovider", env=env)
     assert_ok(result)
     assert " passed" in result.stdout
@@ -129,7 +134,7 @@ def find_python(version: str) -> str:
 
 FRESH_ENVIRONMENTS = [
     pytest.param({}, None, id="default"),
-    pytest.param({"database": "none"}, None, id="none"),
+    pytest.param({"database": "none", "use_redis": False}, None, id="minimal"),
     pytest.param({"database": "sqlite", "python_version": "3.13"}, "3.13", id="sqlite-py3.13"),
 ]
 
@@ -137,7 +142,7 @@ FRESH_ENVIRONMENTS = [
 @pytest.mark.slow
 @pytest.mark.parametrize(("answers", "python"), FRESH_ENVIRONMENTS)
 def test_suite_passes_in_a_fresh_environment(
-    cookies: Any, postgres_for: Any, answers: dict[str, Any], python: str | None
+    cookies: Any, services_for: Any, answers: dict[str, Any], python: str | None
 ) -> None:
     """Installs only what the baked pyproject.toml declares, so a missing dependency fails."""
     interpreter = find_python(python) if python else sys.executable
@@ -148,7 +153,7 @@ def test_suite_passes_in_a_fresh_environment(
     version = run_in(project, venv_python, "-c", "import sys; print(sys.version_info[:2])")
     if python:
         assert version.stdout.strip() == str(tuple(int(part) for part in python.split(".")))
-    env = suite_env({"database": "sqlite", **answers}, postgres_for(answers))
+    env = suite_env({"database": "sqlite", **answers}, services_for(answers))
     result = run_in(project, venv_python, "-m", "pytest", "-q", "-p", "no:cacheprovider", env=env)
     assert_ok(result)
     assert_ok(run_in(project, venv_python, "-m", "ruff", "check", "--no-cache", ".", env=env))
@@ -227,7 +232,9 @@ def exercise_items(base: str) -> None:
 
 
 @pytest.mark.slow
-def test_production_server_on_postgresql(cookies: Any, postgres_database: str) -> None:
+def test_production_server_on_postgresql(
+    cookies: Any, postgres_database: str, redis_server: str, redis_prefix: str
+) -> None:
     project = bake(cookies)
     assert_ok(flask_cli(project, postgres_database, "db", "upgrade"))
     port = free_port()
@@ -235,6 +242,8 @@ def test_production_server_on_postgresql(cookies: Any, postgres_database: str) -
         APP_ENV="production",
         SECRET_KEY="x" * 48,
         DATABASE_URL=postgres_database,
+        REDIS_URL=redis_server,
+        REDIS_KEY_PREFIX=redis_prefix,
         PORT=str(port),
         WEB_CONCURRENCY="2",
     )
@@ -243,6 +252,7 @@ def test_production_server_on_postgresql(cookies: Any, postgres_database: str) -
         status, headers, body = http("GET", f"{base}/api/v1/health/ready")
         assert status == 200, body
         assert body["data"]["checks"]["database"]["status"] == "ok"
+        assert body["data"]["checks"]["redis"]["status"] == "ok"
         assert headers["Server"] == "gunicorn"
         assert headers["Strict-Transport-Security"].startswith("max-age=")
         assert len(headers["X-Request-ID"]) == 32
@@ -250,6 +260,13 @@ def test_production_server_on_postgresql(cookies: Any, postgres_database: str) -
         status, _, body = http("GET", f"{base}/api/v1/openapi.json")
         assert status == 200
         assert body["info"]["title"] == "My Flask API"
+        # A background job: queued through the server, run by a worker.
+        status, headers, body = http("POST", f"{base}/api/v1/jobs/cache-purge")
+        assert status == 202, body
+        worker = python_in(project, "-m", "flask", "--app", "app", "worker", "--burst", env=env)
+        assert_ok(worker)
+        status, _, body = http("GET", f"{base}{headers['Location']}")
+        assert (status, body["data"]["status"]) == (200, "finished"), body
 
 
 @pytest.mark.slow
@@ -260,6 +277,7 @@ def test_production_refuses_to_start_on_development_defaults(cookies: Any) -> No
     assert result.returncode != 0
     assert "Refusing to start with APP_ENV=production" in result.stderr
     assert "DATABASE_URL must be set" in result.stderr
+    assert "REDIS_URL must be set" in result.stderr
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
 from tests.conftest import TEMPLATE, bake
-from tests.matrix import QUESTIONS
+from tests.matrix import QUESTIONS, combination_id, combinations
 
 
 def load_hook(name: str) -> ModuleType:
@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "author_email": "jane@example.com",
     "version": "0.1.0",
     **{name: values[0] for name, values in QUESTIONS.items() if isinstance(values, list)},
+    **{name: value for name, value in QUESTIONS.items() if isinstance(value, bool)},
 }
 
 #: (answer, bad value, a phrase its message must contain)
@@ -68,11 +69,17 @@ BAD_CHOICES = [
 ]
 
 
+BAD_BOOLEANS = [
+    ("use_redis", "maybe", "use_redis 'maybe' must be a yes/no answer"),
+    ("use_redis", None, "use_redis None must be a yes/no answer"),
+]
+
+
 def test_defaults_pass() -> None:
     assert pre_gen.problems(DEFAULTS) == []
 
 
-@pytest.mark.parametrize(("name", "value", "phrase"), BAD_ANSWERS + BAD_CHOICES)
+@pytest.mark.parametrize(("name", "value", "phrase"), BAD_ANSWERS + BAD_CHOICES + BAD_BOOLEANS)
 def test_each_bad_answer_has_its_own_message(name: str, value: str, phrase: str) -> None:
     problems = pre_gen.problems({**DEFAULTS, name: value})
     assert len(problems) == 1
@@ -92,6 +99,8 @@ def test_choices_match_cookiecutter_json() -> None:
         assert list(allowed) == QUESTIONS[name]
     lists = {name for name, values in QUESTIONS.items() if isinstance(values, list)}
     assert lists == set(pre_gen.CHOICES)
+    booleans = {name for name, value in QUESTIONS.items() if isinstance(value, bool)}
+    assert booleans == set(pre_gen.BOOLEANS)
 
 
 @pytest.mark.parametrize(("name", "value", "phrase"), BAD_ANSWERS)
@@ -116,7 +125,7 @@ def replay_file(tmp_path: Path, **answers: Any) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("name", "value", "phrase"), BAD_CHOICES)
+@pytest.mark.parametrize(("name", "value", "phrase"), BAD_CHOICES + BAD_BOOLEANS)
 def test_unknown_choices_in_a_replay_stop_generation(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], name: str, value: str, phrase: str
 ) -> None:
@@ -150,10 +159,13 @@ def test_manifest_names_only_existing_template_paths() -> None:
             assert (template_dir / path).exists(), f"{feature}: {path} is not in the template"
 
 
-@pytest.mark.parametrize("database", QUESTIONS["database"])
-def test_manifest_removes_disabled_paths(cookies: Any, database: str) -> None:
-    project = bake(cookies, database=database)
-    answers = {**DEFAULTS, "database": database}
+MODULE_COMBINATIONS = [answers for answers in combinations() if "license" not in answers]
+
+
+@pytest.mark.parametrize("modules", MODULE_COMBINATIONS, ids=combination_id)
+def test_manifest_removes_disabled_paths(cookies: Any, modules: dict[str, Any]) -> None:
+    project = bake(cookies, **modules)
+    answers = {**DEFAULTS, **modules}
     for feature, entry in post_gen.MANIFEST.items():
         for path in entry.paths:
             assert (project / path).exists() == entry.enabled(answers), f"{feature}: {path}"

@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, request
 
 from app.core.cache import cached_response, invalidates
 from app.core.exceptions import BadRequestError, NotFoundError
-from app.core.rate_limit import apply_view_limits
+from app.core.rate_limit import apply_view_limits, rate_limit_exempt
 from app.core.responses import success
 
 URL = "/_test/resource"
@@ -22,10 +22,14 @@ NAMESPACE = "resource"
 
 
 def add_resource_routes(app: Flask, path: Path) -> None:
-    """Serve the JSON object in ``path`` at ``URL`` (GET cached, POST replaces it)."""
+    """Serve the JSON object in ``path`` at ``URL`` (GET cached, POST replaces it).
+
+    The routes are exempt from rate limits, so tests of the cache never meet one.
+    """
     bp = Blueprint("resource", __name__, url_prefix=URL)
 
     @bp.get("")
+    @rate_limit_exempt
     @cached_response(NAMESPACE)
     def read() -> Any:
         if not path.exists():
@@ -33,6 +37,7 @@ def add_resource_routes(app: Flask, path: Path) -> None:
         return success(json.loads(path.read_text()))
 
     @bp.post("")
+    @rate_limit_exempt
     @invalidates(NAMESPACE)
     def write() -> Any:
         body = request.get_json()

@@ -193,7 +193,7 @@ def validate(
 
 
 def _openapi_path(rule: str) -> str:
-    """``/items/<int:item_id>`` -> ``/items/{item_id}``."""
+    """``/widgets/<int:widget_id>`` -> ``/widgets/{widget_id}``."""
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
 
 

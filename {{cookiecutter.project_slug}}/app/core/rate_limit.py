@@ -15,10 +15,10 @@ Every request counts against its client's ``RATE_LIMIT_DEFAULT`` budget,
 whatever the endpoint; a view's own limits apply on top, counted for that
 endpoint alone. :func:`client_key` says who the client is.
 
-Flask-Limiter does the counting, in Redis when the app has one (so every
-process and instance enforces the same limit) and otherwise in the process.
-If Redis stops answering, each process counts on its own until it is back:
-requests are never refused, or failed, because the counter store is down.
+Flask-Limiter does the counting: in the process, or in a shared store when
+another extension configured one (then every process and instance enforces
+the same limit). If the shared store stops answering, each process counts on
+its own until it is back: no request is refused, or failed, because of it.
 
 A refused request gets 429 with ``code: RATE_LIMITED`` and ``Retry-After``
 (seconds); every limited response carries ``X-RateLimit-Limit``,
@@ -165,7 +165,7 @@ def init_app(app: Flask) -> None:
     if not settings.RATE_LIMIT_ENABLED:
         app.extensions["rate_limiter"] = None
         return
-    # Another extension may have configured a shared storage (Redis).
+    # Another extension may have configured a shared storage.
     storage_uri = app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     shared = storage_uri != "memory://"
     limiter = Limiter(

@@ -1,8 +1,8 @@
 """The app's cache: :class:`CacheManager` for values, decorators for responses.
 
 ``init_app`` uses the shared backend another extension registered in
-``app.extensions["cache_backend"]`` (Redis, when it is configured), and
-otherwise a dictionary in this process. Use the cache through
+``app.extensions["cache_backend"]``, and otherwise a dictionary in this
+process. Use the cache through
 :func:`get_cache`::
 
     report = get_cache().get_or_set(f"report:{day}", lambda: build_report(day), ttl=600)

@@ -50,7 +50,7 @@ class _Bypass(Exception):
 class CacheManager:
     """Get, set and compute JSON values in a :class:`CacheBackend`.
 
-    :param backend: Where entries live (Redis, or a dictionary in this process).
+    :param backend: Where entries live (a shared store, or this process).
     :param version: Part of every key (``CACHE_VERSION``).
     :param default_ttl: Seconds an entry lives when the caller gives no ``ttl``.
     :param enabled: False: every lookup misses and nothing is stored.
