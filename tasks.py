@@ -59,6 +59,7 @@ def test(pytest_args: list[str]) -> None:
 def bench() -> None:
     uv()
     run(BIN / "python", ROOT / "bench" / "run.py")
+    run(BIN / "python", ROOT / "bench" / "cache_and_limits.py")
 
 
 def main() -> int:
