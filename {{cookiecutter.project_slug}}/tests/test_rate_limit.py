@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
 from pydantic import ValidationError
 
@@ -76,6 +76,30 @@ def test_a_view_limit_counts_for_its_endpoint_on_top_of_the_budget() -> None:
     assert statuses(client, VERSION, 2) == [200, 429]
 
 
+def test_a_view_limit_can_count_against_its_own_key() -> None:
+    app = create_app(make_settings())
+
+    @app.post("/_test/sign-in")
+    @rate_limit("2/minute", key=lambda: f"account:{request.headers.get('X-Account', '')}")
+    def sign_in() -> Any:
+        return success({"ok": True})
+
+    apply_view_limits(app)
+    client = app.test_client()
+
+    def attempts(account: str, address: str) -> list[int]:
+        headers, environ = {"X-Account": account}, {"REMOTE_ADDR": address}
+        return [
+            client.post("/_test/sign-in", headers=headers, environ_base=environ).status_code
+            for _ in range(2)
+        ]
+
+    # Counted per account, whatever the address the attempts come from.
+    assert attempts("ada", "198.51.100.1") == [200, 200]
+    assert attempts("ada", "198.51.100.2") == [429, 429]
+    assert attempts("grace", "198.51.100.1") == [200, 200]
+
+
 def test_stacked_limits_allow_a_burst_then_hold_the_rate() -> None:
     # The moving window counts exactly, so the test can wait just over a second.
     app = create_app(make_settings(RATE_LIMIT_STRATEGY="moving-window"))
@@ -132,7 +156,9 @@ def test_an_ipv6_client_counts_by_its_64_network() -> None:
 
 
 def test_health_checks_are_never_limited() -> None:
-    client = create_app(make_settings(RATE_LIMIT_DEFAULT="1/minute")).test_client()
+    app = create_app(make_settings(RATE_LIMIT_DEFAULT="1/minute"))
+    app.extensions["readiness_probes"].clear()  # the limits are under test, not the dependencies
+    client = app.test_client()
     for url in ("/api/v1/health", "/api/v1/health/ready"):
         responses = [client.get(url) for _ in range(3)]
         assert [response.status_code for response in responses] == [200, 200, 200]

@@ -46,6 +46,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 logger = logging.getLogger(__name__)
 
+#: Where ``@rate_limit`` leaves its declarations on a view: (limits, key function).
 LIMITS_ATTR = "__rate_limits__"
 EXEMPT_ATTR = "__rate_limit_exempt__"
 RETRY_AFTER_HEADERS = {
@@ -76,12 +77,16 @@ def client_key() -> str:
     return f"ip:{ip}"
 
 
-def rate_limit(limits: str) -> Callable[[F], F]:
-    """Give a view limits of its own (``"10/second;60/minute"``), on top of the default."""
+def rate_limit(limits: str, *, key: Callable[[], str] | None = None) -> Callable[[F], F]:
+    """Give a view limits of its own (``"10/second;60/minute"``), on top of the default.
+
+    :param key: Who these limits count against, if not :func:`client_key`
+        (an account named in the request, say).
+    """
     parse_many(limits)  # a typo fails at import, not at the first request
 
     def decorator(view: F) -> F:
-        setattr(view, LIMITS_ATTR, [*getattr(view, LIMITS_ATTR, []), limits])
+        setattr(view, LIMITS_ATTR, [*getattr(view, LIMITS_ATTR, []), (limits, key)])
         return view
 
     return decorator
@@ -117,8 +122,8 @@ def apply_view_limits(app: Flask) -> None:
             continue
         limits = getattr(view, LIMITS_ATTR, [])
         limited: Callable[..., Any] = view
-        for value in limits:
-            limited = limiter.limit(value)(limited)
+        for value, key in limits:
+            limited = limiter.limit(value, key_func=key)(limited)
         app.view_functions[endpoint] = limited
         if limits or has_default:
             document_error(app, endpoint, 429, headers=RETRY_AFTER_HEADERS)

@@ -35,7 +35,10 @@ def enqueue(
 
 
 def get_job(queue: Queue, *, job_id: str) -> JobPublic:
-    """The job ``job_id`` of ``queue``, or ``NotFoundError``."""
+    """The job ``job_id`` of ``queue``, or ``NotFoundError``.
+
+    Every read of a job goes through here: the place to check who may see it.
+    """
     job = Job.fetch_many([job_id], connection=queue.connection, serializer=queue.serializer)[0]
     # Job ids are global in Redis: a job of another queue (another app) is not ours.
     if job is None or job.origin != queue.name:

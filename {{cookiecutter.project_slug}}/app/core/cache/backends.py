@@ -8,10 +8,15 @@ then serves without the cache.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 
 class BackendError(Exception):
@@ -111,3 +116,34 @@ class MemoryBackend:
         with self._lock:
             keys = list(self._entries)
         yield from keys
+
+
+class FailFast:
+    """Calls a backend so that an outage costs one failed call, not one per request.
+
+    After a call fails, every call raises :class:`BackendError` at once for
+    ``retry_interval`` seconds without touching the store; then the next call
+    tries it again. One warning is logged per interval.
+    """
+
+    def __init__(self, retry_interval: float) -> None:
+        self.retry_interval = retry_interval
+        self._down_until = 0.0
+        self._lock = threading.Lock()
+
+    def call(self, operation: Callable[..., T], *args: Any) -> T:
+        """``operation(*args)``, unless the store failed less than ``retry_interval`` ago."""
+        if time.monotonic() < self._down_until:
+            raise BackendError("skipped: the cache store failed moments ago")
+        try:
+            return operation(*args)
+        except BackendError as exc:
+            with self._lock:
+                if time.monotonic() >= self._down_until:
+                    self._down_until = time.monotonic() + self.retry_interval
+                    logger.warning(
+                        "Cache unavailable, serving without it for %.0f s: %s",
+                        self.retry_interval,
+                        exc,
+                    )
+            raise
