@@ -19,9 +19,15 @@ from tests.support import make_settings
 VERSION = "/api/v1/version"
 
 
+def exact_app(**overrides: Any) -> Flask:
+    """An app counting with the moving window, which is exact; the sliding window
+    counter may let one more request through just after a window ends."""
+    return create_app(make_settings(RATE_LIMIT_STRATEGY="moving-window", **overrides))
+
+
 def limited_app(**overrides: Any) -> Flask:
     """An app with a test route limited to 2 a minute, on top of ``overrides``."""
-    app = create_app(make_settings(**overrides))
+    app = exact_app(**overrides)
 
     @app.get("/_test/scarce")
     @rate_limit("2/minute")
@@ -38,6 +44,8 @@ def statuses(client: FlaskClient, url: str, times: int, **kwargs: Any) -> list[i
 
 @pytest.mark.parametrize("strategy", ["sliding-window-counter", "moving-window"])
 def test_the_default_limit_applies_to_every_endpoint(strategy: str) -> None:
+    if time.time() % 60 > 55:  # keep the sliding window's edge out of the test
+        time.sleep(60.1 - time.time() % 60)
     app = create_app(make_settings(RATE_LIMIT_DEFAULT="3/minute", RATE_LIMIT_STRATEGY=strategy))
     client = app.test_client()
     assert statuses(client, VERSION, 2) == [200, 200]
@@ -47,7 +55,7 @@ def test_the_default_limit_applies_to_every_endpoint(strategy: str) -> None:
 
 
 def test_a_refused_request_gets_the_envelope_and_retry_after() -> None:
-    client = create_app(make_settings(RATE_LIMIT_DEFAULT="1/minute")).test_client()
+    client = exact_app(RATE_LIMIT_DEFAULT="1/minute").test_client()
     first = client.get(VERSION)
     assert first.headers["X-RateLimit-Limit"] == "1"
     assert first.headers["X-RateLimit-Remaining"] == "0"
@@ -77,7 +85,7 @@ def test_a_view_limit_counts_for_its_endpoint_on_top_of_the_budget() -> None:
 
 
 def test_a_view_limit_can_count_against_its_own_key() -> None:
-    app = create_app(make_settings())
+    app = exact_app()
 
     @app.post("/_test/sign-in")
     @rate_limit("2/minute", key=lambda: f"account:{request.headers.get('X-Account', '')}")
@@ -101,8 +109,7 @@ def test_a_view_limit_can_count_against_its_own_key() -> None:
 
 
 def test_stacked_limits_allow_a_burst_then_hold_the_rate() -> None:
-    # The moving window counts exactly, so the test can wait just over a second.
-    app = create_app(make_settings(RATE_LIMIT_STRATEGY="moving-window"))
+    app = exact_app()
 
     @app.get("/_test/bursty")
     @rate_limit("3/second;4/minute")
@@ -119,7 +126,7 @@ def test_stacked_limits_allow_a_burst_then_hold_the_rate() -> None:
 
 
 def test_each_client_address_has_its_own_budget() -> None:
-    client = create_app(make_settings(RATE_LIMIT_DEFAULT="2/minute")).test_client()
+    client = exact_app(RATE_LIMIT_DEFAULT="2/minute").test_client()
     first = {"REMOTE_ADDR": "198.51.100.1"}
     second = {"REMOTE_ADDR": "198.51.100.2"}
     assert statuses(client, VERSION, 3, environ_base=first) == [200, 200, 429]
@@ -127,7 +134,7 @@ def test_each_client_address_has_its_own_budget() -> None:
 
 
 def test_a_client_cannot_claim_another_address_without_a_trusted_proxy() -> None:
-    client = create_app(make_settings(RATE_LIMIT_DEFAULT="2/minute")).test_client()
+    client = exact_app(RATE_LIMIT_DEFAULT="2/minute").test_client()
     peer = {"REMOTE_ADDR": "198.51.100.1"}
     codes = [
         client.get(VERSION, environ_base=peer, headers={"X-Forwarded-For": f"203.0.113.{n}"})
@@ -137,7 +144,7 @@ def test_a_client_cannot_claim_another_address_without_a_trusted_proxy() -> None
 
 
 def test_behind_a_trusted_proxy_the_forwarded_address_counts() -> None:
-    app = create_app(make_settings(RATE_LIMIT_DEFAULT="2/minute", TRUSTED_PROXY_COUNT=1))
+    app = exact_app(RATE_LIMIT_DEFAULT="2/minute", TRUSTED_PROXY_COUNT=1)
     client = app.test_client()
     proxy = {"REMOTE_ADDR": "10.0.0.2"}
     for address in ("203.0.113.1", "203.0.113.2"):
@@ -147,7 +154,7 @@ def test_behind_a_trusted_proxy_the_forwarded_address_counts() -> None:
 
 
 def test_an_ipv6_client_counts_by_its_64_network() -> None:
-    client = create_app(make_settings(RATE_LIMIT_DEFAULT="2/minute")).test_client()
+    client = exact_app(RATE_LIMIT_DEFAULT="2/minute").test_client()
     same_network = [{"REMOTE_ADDR": f"2001:db8:1:2::{n}"} for n in (1, 2, 3)]
     codes = [client.get(VERSION, environ_base=address).status_code for address in same_network]
     assert codes == [200, 200, 429]
@@ -156,7 +163,7 @@ def test_an_ipv6_client_counts_by_its_64_network() -> None:
 
 
 def test_health_checks_are_never_limited() -> None:
-    app = create_app(make_settings(RATE_LIMIT_DEFAULT="1/minute"))
+    app = exact_app(RATE_LIMIT_DEFAULT="1/minute")
     app.extensions["readiness_probes"].clear()  # the limits are under test, not the dependencies
     client = app.test_client()
     for url in ("/api/v1/health", "/api/v1/health/ready"):

@@ -26,7 +26,9 @@ from tests.cached_resource import URL, add_resource_routes
 from tests.support import make_settings
 
 VERSION = "/api/v1/version"
-#: A request may take this long with Redis down; redis-py's defaults take ~8 s to fail.
+#: A request may take this long with Redis down. With redis-py's defaults a client
+#: takes about 10 s to give up on a closed port (Redis(host, port): three retries
+#: with backoff), or waits forever for a Redis that does not answer (no timeouts).
 FAST = 0.5
 
 
@@ -58,27 +60,37 @@ def test_a_down_redis_is_noticed_well_under_a_second() -> None:
     assert time.perf_counter() - started < FAST
 
 
+def timed(client: FlaskClient, method: str, url: str, **kwargs: Any) -> tuple[int, float]:
+    """The status of a request and the seconds it took."""
+    started = time.perf_counter()
+    status = client.open(url, method=method, **kwargs).status_code
+    return status, time.perf_counter() - started
+
+
 def test_with_redis_down_requests_are_served_fast(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = create_app(make_settings(REDIS_URL=closed_port_url()))
     add_resource_routes(app, tmp_path / "resource.json")
     client = app.test_client()
-    started = time.perf_counter()
-    assert client.post(URL, json={"name": "still works"}).status_code == 200
-    for _ in range(10):
-        response = client.get(URL)
-        assert response.status_code == 200
-        assert response.json["data"] == {"name": "still works"}  # type: ignore[index]
-        assert client.get(VERSION).status_code == 200
-    assert time.perf_counter() - started < FAST * 2
+    assert timed(client, "POST", URL, json={"name": "still works"})[0] == 200
+    for _ in range(5):
+        for url in (URL, VERSION):  # the cache, the rate limiter
+            status, seconds = timed(client, "GET", url)
+            assert (status, seconds < FAST) == (200, True)
+    assert client.get(URL).json["data"] == {"name": "still works"}  # type: ignore[index]
     # Logged once per outage, not once per request.
     assert caplog.text.count("Cache unavailable") == 1
     assert caplog.text.count("Rate limit storage unreachable") == 1
 
 
 def test_with_redis_down_each_process_still_counts_its_requests() -> None:
-    app = create_app(make_settings(REDIS_URL=closed_port_url(), RATE_LIMIT_DEFAULT="3/minute"))
+    settings = make_settings(
+        REDIS_URL=closed_port_url(),
+        RATE_LIMIT_DEFAULT="3/minute",
+        RATE_LIMIT_STRATEGY="moving-window",
+    )
+    app = create_app(settings)
     client = app.test_client()
     assert [client.get(VERSION).status_code for _ in range(4)] == [200, 200, 200, 429]
 
@@ -90,13 +102,15 @@ def test_a_hung_redis_costs_one_slow_request_not_every_request(
     add_resource_routes(app, tmp_path / "resource.json")
     (tmp_path / "resource.json").write_text('{"name": "x"}')
     client = app.test_client()
-    started = time.perf_counter()
-    assert client.get(URL).status_code == 200
-    assert time.perf_counter() - started < 2
-    started = time.perf_counter()
-    for _ in range(10):
-        assert client.get(URL).status_code == 200
-    assert time.perf_counter() - started < FAST
+    # The first request to meet the cache, and the first to meet the limiter,
+    # wait for the timeouts; after that, each serves without Redis at once.
+    for url in (URL, VERSION):
+        status, seconds = timed(client, "GET", url)
+        assert (status, seconds < 2) == (200, True)
+    for _ in range(5):
+        for url in (URL, VERSION):
+            status, seconds = timed(client, "GET", url)
+            assert (status, seconds < FAST) == (200, True)
 
 
 def test_readiness_checks_redis(redis_client: Redis, client: FlaskClient) -> None:

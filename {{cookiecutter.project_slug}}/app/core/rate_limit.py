@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
 
@@ -96,12 +96,6 @@ def rate_limit_exempt(view: F) -> F:
     """Exempt a view from every limit (health checks, for one)."""
     setattr(view, EXEMPT_ATTR, True)
     return view
-
-
-def get_limiter() -> Limiter | None:
-    """The current app's limiter (None when ``RATE_LIMIT_ENABLED`` is false)."""
-    limiter: Limiter | None = current_app.extensions["rate_limiter"]
-    return limiter
 
 
 def apply_view_limits(app: Flask) -> None:

@@ -1,10 +1,11 @@
 """The Redis client: one per app, with timeouts short enough to notice an outage.
 
-redis-py's defaults wait forever for an answer and retry with backoff for
-seconds (about 8 s to fail against a Redis that is down). Here connecting and
-every command give up after ``REDIS_TIMEOUT`` and are retried once, so the
-cache, the rate limiter and the readiness check learn within a fraction of a
-second that Redis is gone, and carry on without it.
+redis-py's defaults wait forever for an answer, and a client built from host
+and port retries with backoff for about ten seconds before it reports a Redis
+that is down. Here connecting and every command give up after
+``REDIS_TIMEOUT`` and are retried once, so the cache, the rate limiter and the
+readiness check learn within a fraction of a second that Redis is gone, and
+carry on without it.
 
 One client (and its connection pool) serves the cache, the rate-limit counters
 and the job queue of an app. The job worker opens its own connection, because
