@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from redis import Redis
 from rq import Retry
 from rq.job import Job, JobStatus
 
@@ -28,12 +27,6 @@ from tests.support import make_settings
 PROJECT = Path(__file__).resolve().parents[1]
 WORKER = [sys.executable, "-m", "flask", "--app", "app", "worker"]
 JOBS = "/api/v1/jobs"
-
-
-@pytest.fixture
-def app(redis_client: Redis) -> Flask:
-    """An app on this run's Redis (the tests skip without one)."""
-    return create_app(make_settings())
 
 
 def worker_env() -> dict[str, str]:

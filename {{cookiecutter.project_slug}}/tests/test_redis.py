@@ -113,7 +113,7 @@ def test_a_hung_redis_costs_one_slow_request_not_every_request(
             assert (status, seconds < FAST) == (200, True)
 
 
-def test_readiness_checks_redis(redis_client: Redis, client: FlaskClient) -> None:
+def test_readiness_checks_redis(client: FlaskClient) -> None:
     response = client.get("/api/v1/health/ready")
     assert response.status_code == 200
     assert response.json["data"]["checks"]["redis"]["status"] == "ok"  # type: ignore[index]
@@ -158,7 +158,7 @@ def test_a_pickled_value_planted_in_redis_is_never_unpickled(
     assert marker.read_text() == "pwned"
 
 
-def test_two_apps_share_entries_and_invalidations(redis_client: Redis) -> None:
+def test_two_apps_share_entries_and_invalidations() -> None:
     first, second = cache_of(create_app(make_settings())), cache_of(create_app(make_settings()))
     first.set("greeting", "hello", namespace="words")
     assert second.get("greeting", namespace="words") == "hello"
@@ -166,7 +166,7 @@ def test_two_apps_share_entries_and_invalidations(redis_client: Redis) -> None:
     assert first.get("greeting", namespace="words") is None
 
 
-def test_concurrent_misses_across_apps_compute_once(redis_client: Redis) -> None:
+def test_concurrent_misses_across_apps_compute_once() -> None:
     caches = [cache_of(create_app(make_settings())) for _ in range(2)]
     calls: list[int] = []
     results: list[Any] = []
@@ -190,9 +190,7 @@ def test_concurrent_misses_across_apps_compute_once(redis_client: Redis) -> None
     assert len(calls) == 1
 
 
-def test_an_invalidation_made_while_redis_was_unreachable_is_not_lost(
-    redis_client: Redis,
-) -> None:
+def test_an_invalidation_made_while_redis_was_unreachable_is_not_lost() -> None:
     reachable = cache_of(create_app(make_settings())).backend
     unreachable = cache_of(create_app(make_settings(REDIS_URL=closed_port_url()))).backend
     cache = CacheManager(reachable, version="1", default_ttl=60, retry_interval=0)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.cached_resource import URL
-from tests.fixtures.redis import RUN_PREFIX, RedisServer, require_redis
+from tests.fixtures.redis import RUN_PREFIX
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -81,11 +81,8 @@ def instance(env: dict[str, str], log: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def instances(
-    redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, str]]:
+def instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """Two servers with the same settings and Redis key prefix."""
-    require_redis(redis_server)
     folder = tmp_path_factory.mktemp("instances")
     env = {
         **os.environ,
