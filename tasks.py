@@ -57,7 +57,7 @@ def test(pytest_args: list[str]) -> None:
 
 
 #: The benchmark scripts, in the order ``bench`` runs them.
-BENCHMARKS = ("run.py", "auth.py", "ai.py")
+BENCHMARKS = ("run.py", "auth.py", "cache_and_limits.py", "ai.py")
 
 
 def bench() -> None:

@@ -39,6 +39,7 @@ MANIFEST: dict[str, Feature] = {
             "tests/fixtures/database.py",
             "tests/test_database.py",
             "tests/test_items.py",
+            "tests/test_items_cache.py",
             "tests/test_migrations.py",
             "app/core/scoping.py",
         ),
@@ -87,6 +88,24 @@ MANIFEST: dict[str, Feature] = {
     "ai_anthropic": Feature(
         enabled=lambda answers: answers["ai_provider"] in ("anthropic", "both"),
         paths=("app/core/ai/providers/anthropic.py", "tests/wire/anthropic_api.py"),
+    ),
+    "redis": Feature(
+        enabled=lambda answers: bool(answers["use_redis"]),
+        paths=(
+            "app/api/v1/jobs.py",
+            "app/core/cache/redis_backend.py",
+            "app/core/jobs.py",
+            "app/core/redis.py",
+            "app/schemas/job.py",
+            "app/services/jobs.py",
+            "app/tasks",
+            "tests/fixtures/redis.py",
+            "tests/instance_app.py",
+            "tests/sample_jobs.py",
+            "tests/test_jobs.py",
+            "tests/test_redis.py",
+            "tests/test_two_instances.py",
+        ),
     ),
 }
 

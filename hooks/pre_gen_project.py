@@ -77,7 +77,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 #: Yes/no questions (real booleans in ``cookiecutter.json``); a module with a
 #: toggle adds its answer here.
-BOOLEANS: tuple[str, ...] = ("use_auth",)
+BOOLEANS: tuple[str, ...] = ("use_auth", "use_redis")
 
 
 def load_answers() -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import redis
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 #: PostgreSQL server for the bakes' suites and migrations; each user of it creates
@@ -20,6 +21,9 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+#: Redis for the bakes' suites; each run of a suite writes under a key prefix of
+#: its own and deletes its keys afterwards.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 UNRENDERED = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
 
 
@@ -55,6 +59,42 @@ def postgres_server() -> str:
     except psycopg.OperationalError as exc:
         require_service("PostgreSQL", f"{POSTGRES_URL}: {exc}".strip())
     return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """The Redis URL, once it answers (skips, or fails under CI, when it does not)."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        require_service("Redis", f"{REDIS_URL}: {exc}".strip())
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_server: str) -> Iterator[str]:
+    """A Redis key prefix for one test; its keys are deleted afterwards."""
+    prefix = f"tpl-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_server)
+    # RQ names a job's keys after the job alone: find this prefix's jobs in its queues.
+    jobs: set[str] = set()
+    for queue in client.smembers("rq:queues"):  # type: ignore[union-attr]
+        name = queue.decode().removeprefix("rq:queue:")
+        if name.startswith(prefix):
+            jobs.update(job.decode() for job in client.lrange(queue, 0, -1))  # type: ignore[union-attr]
+            for registry in ("wip", "finished", "failed", "deferred", "scheduled", "canceled"):
+                entries = client.zrange(f"rq:{registry}:{name}", 0, -1)
+                jobs.update(entry.decode().partition(":")[0] for entry in entries)  # type: ignore[union-attr]
+            client.srem("rq:queues", queue)
+    for job in jobs:
+        client.delete(f"rq:job:{job}", f"rq:results:{job}", f"rq:executions:{job}")
+    for key in client.scan_iter(match=f"*{prefix}*", count=1000):
+        client.delete(key)
+    client.close()
 
 
 @pytest.fixture

@@ -18,10 +18,11 @@ QUESTIONS: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_tex
 MODULES: dict[str, list[Any]] = {
     "database": QUESTIONS["database"],
     "use_auth": [True, False],
+    "use_redis": [True, False],
     "ai_provider": QUESTIONS["ai_provider"],
 }
 #: Answers that change a few lines of text, not code paths: each value is crossed with
-#: every database, the other modules at their defaults.
+#: every database.
 TEXT_OPTIONS: dict[str, list[Any]] = {
     "license": QUESTIONS["license"],
 }
@@ -70,6 +71,15 @@ LEFTOVERS: dict[str, list[str]] = {
         r"/users",
         r"(?i)\badmins?\b",
     ],
+    "redis": [
+        r"(?i)redis",
+        r"(?i)\brq\b",
+        r"JOB_",
+        r"/jobs",
+        r"(?i)flask( --app app)? worker",
+        r"app\.tasks",
+        r"(?i)cache-purge",
+    ],
 }
 #: Patterns that must not appear in the named files of a bake whose feature is off.
 LEFTOVERS_IN: dict[str, dict[str, list[str]]] = {
@@ -96,6 +106,8 @@ def features(answers: dict[str, Any]) -> set[str]:
         on.add("ai_openai")
     if provider in ("anthropic", "both"):
         on.add("ai_anthropic")
+    if answers.get("use_redis", QUESTIONS["use_redis"]):
+        on.add("redis")
     return on
 
 
@@ -118,9 +130,11 @@ def combinations() -> list[dict[str, Any]]:
         dict(zip(names, values, strict=True)) for values in itertools.product(*MODULES.values())
     ]
     found = [answers for answers in found if is_valid(answers)]
+    # The text options change no code path, so their bakes skip Redis, whose suite
+    # (several worker processes and servers) is the slowest.
     for name, values in TEXT_OPTIONS.items():
         found += [
-            fit({"database": database, name: value})
+            fit({"database": database, name: value, "use_redis": False})
             for database in MODULES["database"]
             for value in values[1:]
         ]

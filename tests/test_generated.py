@@ -33,32 +33,37 @@ from tests.openai_upstream import serve_openai
 UV = Path(sys.executable).parent / "uv"
 
 
-def suite_env(answers: dict[str, Any], postgres_url: str | None) -> dict[str, str]:
+def suite_env(answers: dict[str, Any], services: dict[str, str]) -> dict[str, str]:
+    """The environment of a baked suite: ours, plus the services ``answers`` need."""
     env = project_env()
     if answers.get("database") == "postgresql":
-        assert postgres_url is not None
-        env["DATABASE_URL"] = postgres_url
+        env["DATABASE_URL"] = services["postgresql"]
+    if answers.get("use_redis", True):
+        env["REDIS_URL"] = services["redis"]
     return env
 
 
 @pytest.fixture
-def postgres_for(request: pytest.FixtureRequest) -> Any:
-    """The PostgreSQL URL when the combination needs it (else None)."""
+def services_for(request: pytest.FixtureRequest) -> Any:
+    """The URLs of the services a combination needs (a fixture each, so a missing
+    service skips, or fails under CI, only the tests that need it)."""
 
-    def get(answers: dict[str, Any]) -> str | None:
+    def get(answers: dict[str, Any]) -> dict[str, str]:
+        services = {}
         if answers.get("database") == "postgresql":
-            url: str = request.getfixturevalue("postgres_server")
-            return url
-        return None
+            services["postgresql"] = request.getfixturevalue("postgres_server")
+        if answers.get("use_redis", True):
+            services["redis"] = request.getfixturevalue("redis_server")
+        return services
 
     return get
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("answers", combinations(), ids=combination_id)
-def test_baked_suite_passes(cookies: Any, postgres_for: Any, answers: dict[str, Any]) -> None:
+def test_baked_suite_passes(cookies: Any, services_for: Any, answers: dict[str, Any]) -> None:
     project = bake(cookies, **answers)
-    env = suite_env(answers, postgres_for(answers))
+    env = suite_env(answers, services_for(answers))
     result = python_in(project, "-m", "pytest", "-q", "-p", "no:cacheprovider", env=env)
     assert_ok(result)
     assert " passed" in result.stdout
@@ -131,7 +136,9 @@ def find_python(version: str) -> str:
 FRESH_ENVIRONMENTS = [
     pytest.param({}, None, id="default"),
     pytest.param(
-        {"database": "none", "use_auth": False, "ai_provider": "none"}, None, id="minimal"
+        {"database": "none", "use_auth": False, "use_redis": False, "ai_provider": "none"},
+        None,
+        id="minimal",
     ),
     pytest.param({"database": "sqlite", "ai_provider": "anthropic"}, None, id="anthropic"),
     pytest.param({"database": "sqlite", "python_version": "3.13"}, "3.13", id="sqlite-py3.13"),
@@ -141,7 +148,7 @@ FRESH_ENVIRONMENTS = [
 @pytest.mark.slow
 @pytest.mark.parametrize(("answers", "python"), FRESH_ENVIRONMENTS)
 def test_suite_passes_in_a_fresh_environment(
-    cookies: Any, postgres_for: Any, answers: dict[str, Any], python: str | None
+    cookies: Any, services_for: Any, answers: dict[str, Any], python: str | None
 ) -> None:
     """Installs only what the baked pyproject.toml declares, so a missing dependency fails."""
     interpreter = find_python(python) if python else sys.executable
@@ -152,7 +159,7 @@ def test_suite_passes_in_a_fresh_environment(
     version = run_in(project, venv_python, "-c", "import sys; print(sys.version_info[:2])")
     if python:
         assert version.stdout.strip() == str(tuple(int(part) for part in python.split(".")))
-    env = suite_env({"database": "sqlite", **answers}, postgres_for(answers))
+    env = suite_env({"database": "sqlite", **answers}, services_for(answers))
     result = run_in(project, venv_python, "-m", "pytest", "-q", "-p", "no:cacheprovider", env=env)
     assert_ok(result)
     assert_ok(run_in(project, venv_python, "-m", "ruff", "check", "--no-cache", ".", env=env))
@@ -275,7 +282,9 @@ def exercise_ai(base: str, token: str | None) -> None:
 
 
 @pytest.mark.slow
-def test_production_server_on_postgresql(cookies: Any, postgres_database: str) -> None:
+def test_production_server_on_postgresql(
+    cookies: Any, postgres_database: str, redis_server: str, redis_prefix: str
+) -> None:
     project = bake(cookies)
     assert_ok(flask_cli(project, postgres_database, "db", "upgrade"))
     port = free_port()
@@ -284,6 +293,8 @@ def test_production_server_on_postgresql(cookies: Any, postgres_database: str) -
             APP_ENV="production",
             SECRET_KEY="x" * 48,
             DATABASE_URL=postgres_database,
+            REDIS_URL=redis_server,
+            REDIS_KEY_PREFIX=redis_prefix,
             AI_API_KEY="sk-test-not-a-real-key",
             AI_BASE_URL=upstream_url,
             PORT=str(port),
@@ -294,6 +305,7 @@ def test_production_server_on_postgresql(cookies: Any, postgres_database: str) -
             status, headers, body = http("GET", f"{base}/api/v1/health/ready")
             assert status == 200, body
             assert body["data"]["checks"]["database"]["status"] == "ok"
+            assert body["data"]["checks"]["redis"]["status"] == "ok"
             assert headers["Server"] == "gunicorn"
             assert headers["Strict-Transport-Security"].startswith("max-age=")
             assert len(headers["X-Request-ID"]) == 32
@@ -304,6 +316,13 @@ def test_production_server_on_postgresql(cookies: Any, postgres_database: str) -
             status, _, body = http("GET", f"{base}/api/v1/openapi.json")
             assert status == 200
             assert body["info"]["title"] == "My Flask API"
+            # A background job: queued through the server, run by a worker.
+            status, headers, body = http("POST", f"{base}/api/v1/jobs/cache-purge", token=token)
+            assert status == 202, body
+            worker = python_in(project, "-m", "flask", "--app", "app", "worker", "--burst", env=env)
+            assert_ok(worker)
+            status, _, body = http("GET", f"{base}{headers['Location']}", token=token)
+            assert (status, body["data"]["status"]) == (200, "finished"), body
 
 
 @pytest.mark.slow
@@ -315,6 +334,7 @@ def test_production_refuses_to_start_on_development_defaults(cookies: Any) -> No
     assert "Refusing to start with APP_ENV=production" in result.stderr
     assert "DATABASE_URL must be set" in result.stderr
     assert "AI_API_KEY must be set" in result.stderr
+    assert "REDIS_URL must be set" in result.stderr
 
 
 @pytest.mark.slow

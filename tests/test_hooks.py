@@ -14,7 +14,7 @@ from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
 from tests.conftest import TEMPLATE, bake
-from tests.matrix import QUESTIONS, combination_id, one_change_at_a_time
+from tests.matrix import QUESTIONS, combination_id, combinations
 
 
 def load_hook(name: str) -> ModuleType:
@@ -78,11 +78,17 @@ BAD_CHOICES = [
 ]
 
 
+BAD_BOOLEANS = [
+    ("use_redis", "maybe", "use_redis 'maybe' must be a yes/no answer"),
+    ("use_redis", None, "use_redis None must be a yes/no answer"),
+]
+
+
 def test_defaults_pass() -> None:
     assert pre_gen.problems(DEFAULTS) == []
 
 
-@pytest.mark.parametrize(("name", "value", "phrase"), BAD_ANSWERS + BAD_CHOICES)
+@pytest.mark.parametrize(("name", "value", "phrase"), BAD_ANSWERS + BAD_CHOICES + BAD_BOOLEANS)
 def test_each_bad_answer_has_its_own_message(name: str, value: str, phrase: str) -> None:
     problems = pre_gen.problems({**DEFAULTS, name: value})
     assert len(problems) == 1
@@ -145,7 +151,7 @@ def replay_file(tmp_path: Path, **answers: Any) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("name", "value", "phrase"), BAD_CHOICES)
+@pytest.mark.parametrize(("name", "value", "phrase"), BAD_CHOICES + BAD_BOOLEANS)
 def test_unknown_choices_in_a_replay_stop_generation(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], name: str, value: str, phrase: str
 ) -> None:
@@ -179,10 +185,13 @@ def test_manifest_names_only_existing_template_paths() -> None:
             assert (template_dir / path).exists(), f"{feature}: {path} is not in the template"
 
 
-@pytest.mark.parametrize("answers", one_change_at_a_time(), ids=combination_id)
-def test_manifest_removes_disabled_paths(cookies: Any, answers: dict[str, str]) -> None:
-    project = bake(cookies, **answers)
-    answers = {**DEFAULTS, **answers}
+MODULE_COMBINATIONS = [answers for answers in combinations() if "license" not in answers]
+
+
+@pytest.mark.parametrize("modules", MODULE_COMBINATIONS, ids=combination_id)
+def test_manifest_removes_disabled_paths(cookies: Any, modules: dict[str, Any]) -> None:
+    project = bake(cookies, **modules)
+    answers = {**DEFAULTS, **modules}
     for feature, entry in post_gen.MANIFEST.items():
         for path in entry.paths:
             assert (project / path).exists() == entry.enabled(answers), f"{feature}: {path}"

@@ -35,10 +35,10 @@ def answer_prompts(output_dir: Path, answers: list[str]) -> tuple[int, str]:
 
 def test_typed_answers_produce_the_project(tmp_path: Path) -> None:
     # name, slug (accept the derived one), description, author, email, version,
-    # license 2 (BSD-3-Clause), Python 2 (3.12), database 2 (sqlite), auth no,
-    # AI 2 (anthropic).
+    # license 2 (BSD-3-Clause), Python 2 (3.12), database 2 (sqlite), no auth,
+    # no Redis, AI 2 (anthropic).
     answers = ["Shop API", "", "Sells things.", "Ada", "ada@example.com", "1.2.3"]
-    answers += ["2", "2", "2", "n", "2"]
+    answers += ["2", "2", "2", "n", "n", "2"]
     status, output = answer_prompts(tmp_path, answers)
     assert status == 0, output
     project = tmp_path / "shop_api"
@@ -47,17 +47,19 @@ def test_typed_answers_produce_the_project(tmp_path: Path) -> None:
     assert pyproject["project"]["license"] == "BSD-3-Clause"
     assert pyproject["project"]["requires-python"] == ">=3.12"
     assert pyproject["project"]["authors"] == [{"name": "Ada", "email": "ada@example.com"}]
-    dependencies = pyproject["project"]["dependencies"]
-    assert not any("psycopg" in dependency for dependency in dependencies)
-    assert any(dependency.startswith("anthropic") for dependency in dependencies)
-    assert not any(dependency.startswith("openai") for dependency in dependencies)
+    dependencies = " ".join(pyproject["project"]["dependencies"])
+    assert "psycopg" not in dependencies
+    assert "redis" not in dependencies
+    assert "anthropic" in dependencies
+    assert "openai" not in dependencies
     assert (project / "app" / "core" / "db.py").exists()
     assert not (project / "app" / "core" / "auth").exists()
+    assert not (project / "app" / "core" / "redis.py").exists()
     assert "Next steps:" in output
 
 
 def test_a_bad_typed_answer_is_refused_with_its_message(tmp_path: Path) -> None:
-    answers = ["Shop API", "class", "", "", "", "", "", "", "", "", ""]
+    answers = ["Shop API", "class", "", "", "", "", "", "", "", "", "", ""]
     status, output = answer_prompts(tmp_path, answers)
     assert status != 0
     assert "project_slug 'class' is a Python keyword" in output

@@ -25,13 +25,22 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["settings"] = settings
 
     # Framework pieces, in the order a request meets them.
-    from app.core import errors, logs, openapi, readiness, security
+    from app.core import cache, errors, logs, openapi, rate_limit, readiness, security
 
     logs.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     openapi.init_app(app)
     readiness.init_app(app)
+{%- if cookiecutter.use_redis %}
+
+    # Redis, when REDIS_URL is set: the shared store of the cache and the limiter.
+    from app.core import jobs, redis
+
+    redis.init_app(app)
+    jobs.init_app(app)
+{%- endif %}
+    cache.init_app(app)
 {%- if cookiecutter.database != "none" %}
 
     from app.core import db
@@ -75,4 +84,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(ai_api.bp)
 {%- endif %}
+{%- if cookiecutter.use_redis %}
+
+    from app.api.v1 import jobs as jobs_api
+
+    app.register_blueprint(jobs_api.bp)
+{%- endif %}
+
+    # Last, because it wraps the views registered above with their limits.
+    rate_limit.init_app(app)
     return app

@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from limits import parse_many
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +63,49 @@ class Settings(BaseSettings):
     TRUSTED_PROXY_COUNT: int = Field(default=0, ge=0, le=5)
     #: Seconds each dependency gets to answer the readiness check.
     HEALTH_CHECK_TIMEOUT: float = Field(default=2.0, gt=0, le=30)
+
+    #: Rate limits, counted per client IP address (see ``app/core/rate_limit.py``).
+    RATE_LIMIT_ENABLED: bool = True
+    #: Requests each client may make, across the whole API; views may add stricter
+    #: limits. Stack limits for bursts: "10/second;60/minute". Empty: no such limit.
+    RATE_LIMIT_DEFAULT: str = "60/minute"
+    #: "sliding-window-counter": two counters per client and limit, approximate at
+    #: window edges. "moving-window": exact, but stores one entry per request.
+    RATE_LIMIT_STRATEGY: Literal["sliding-window-counter", "moving-window"] = (
+        "sliding-window-counter"
+    )
+
+    #: False: every cache lookup misses and nothing is stored.
+    CACHE_ENABLED: bool = True
+{%- if cookiecutter.use_redis %}
+    #: Seconds a cache entry lives unless the caller says otherwise.
+    CACHE_DEFAULT_TTL: int = Field(default=300, ge=1)
+{%- else %}
+    #: Seconds a cache entry lives unless the caller says otherwise. Each process
+    #: has its own cache, so other processes see a change within this time: keep it short.
+    CACHE_DEFAULT_TTL: int = Field(default=10, ge=1)
+{%- endif %}
+    #: Part of every cache key: change it on deploy to start from an empty cache.
+    CACHE_VERSION: str = Field(default="1", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+{%- if cookiecutter.use_redis %}
+
+    #: Redis for the shared cache, the rate-limit counters and the job queue:
+    #: ``redis://[:password@]host:6379/0`` (``rediss://`` for TLS). Unset: the cache
+    #: and the rate limits stay in the process and background jobs are unavailable.
+    REDIS_URL: str | None = None
+    #: Start of every key this app writes; apps sharing a Redis need different ones.
+    REDIS_KEY_PREFIX: str = Field(
+        default="{{ cookiecutter.project_slug }}",
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+    )
+    #: Seconds to connect, and to wait for each answer. Redis answers within a
+    #: millisecond, so waiting longer only delays noticing that it is down.
+    REDIS_TIMEOUT: float = Field(default=0.25, gt=0, le=10)
+    #: Seconds a background job may run before the worker stops it.
+    JOB_TIMEOUT: int = Field(default=600, ge=1)
+    #: Seconds a finished job's result stays readable at /api/v1/jobs/<id>.
+    JOB_RESULT_TTL: int = Field(default=86_400, ge=1)
+{%- endif %}
 {%- if cookiecutter.database != "none" %}
 
     #: SQLAlchemy URL. Relative SQLite paths live in the ``instance/`` folder.
@@ -145,6 +189,30 @@ class Settings(BaseSettings):
         return self
 {%- endif %}
 
+    @field_validator("RATE_LIMIT_DEFAULT")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parse_many(value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{value!r} is not a rate limit: use forms like '60/minute' or "
+                    "'10/second;100/hour'"
+                ) from exc
+        return value.strip()
+{%- if cookiecutter.use_redis %}
+
+    @field_validator("REDIS_URL")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+{%- endif %}
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.APP_ENV != "production":
@@ -173,6 +241,13 @@ class Settings(BaseSettings):
             problems.append("AI_PROVIDER must not be 'fake': the offline fake is for development")
         if self.AI_API_KEY is None or not self.AI_API_KEY.get_secret_value():
             problems.append("AI_API_KEY must be set (the provider's API key)")
+{%- endif %}
+{%- if cookiecutter.use_redis %}
+        if not self.REDIS_URL:
+            problems.append(
+                "REDIS_URL must be set: without Redis the cache and the rate limits are "
+                "per process and background jobs cannot run"
+            )
 {%- endif %}
         if problems:
             raise ConfigurationError(

@@ -29,6 +29,7 @@ import functools
 import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator
+from http import HTTPStatus
 from typing import Any, TypeVar, get_type_hints
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -217,13 +218,17 @@ def validate(
     return decorator
 
 
+def _openapi_path(rule: str) -> str:
+    """``/widgets/<int:widget_id>`` -> ``/widgets/{widget_id}``."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
 def operations(
     document: dict[str, Any], app: Flask
 ) -> Iterator[tuple[Rule, Callable[..., Any], dict[str, Any]]]:
     """Each documented operation with the URL rule and the view that serve it."""
     for rule in app.url_map.iter_rules():
-        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
-        documented = document["paths"].get(path, {})
+        documented = document["paths"].get(_openapi_path(rule.rule), {})
         for method in sorted(rule.methods or ()):
             if method.lower() in documented:
                 yield rule, app.view_functions[rule.endpoint], documented[method.lower()]
@@ -247,6 +252,40 @@ def _document_path_parameters(document: dict[str, Any], app: Flask) -> None:
                 parameter["schema"] = properties[parameter["name"]]
 
 
+def document_error(
+    app: Flask, endpoint: str, status: int, *, headers: dict[str, Any] | None = None
+) -> None:
+    """Document that ``endpoint`` can also answer ``status`` with the error envelope.
+
+    For errors that come from a hook around the view rather than the view
+    itself (a rate limit, say), so ``@validate`` cannot know them.
+    """
+    documented = app.extensions.setdefault("openapi_errors", {})
+    documented.setdefault(endpoint, {})[status] = headers or {}
+
+
+def error_response(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An OpenAPI response object for the error envelope."""
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": f"#/components/schemas/{ErrorResponse.__name__}"}
+            }
+        },
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _document_errors(document: dict[str, Any], app: Flask) -> None:
+    extra: dict[str, dict[int, dict[str, Any]]] = app.extensions.get("openapi_errors", {})
+    for rule, _view, operation in operations(document, app):
+        for status, headers in extra.get(rule.endpoint, {}).items():
+            operation["responses"][str(status)] = error_response(HTTPStatus(status).phrase, headers)
+
+
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the current app (built once per app)."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -266,6 +305,7 @@ def openapi_document() -> dict[str, Any]:
             "description": settings.PROJECT_DESCRIPTION,
         }
         _document_path_parameters(document, app)
+        _document_errors(document, app)
         for hook in app.extensions["openapi_hooks"]:
             hook(document, app)
         app.extensions["openapi"] = document

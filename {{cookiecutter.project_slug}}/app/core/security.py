@@ -22,7 +22,14 @@ SECURITY_HEADERS = {
 }
 HSTS = "max-age=63072000; includeSubDomains"
 # Headers a browser client may read from a cross-origin response.
-EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Allow"]
+EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "Allow",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+]
 
 
 def init_app(app: Flask) -> None:

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app
 
 from app import __version__
 from app.core.openapi import validate
+from app.core.rate_limit import rate_limit_exempt
 from app.core.readiness import run_probes
 from app.core.responses import error, success
 from app.schemas.health import Liveness, Readiness, VersionInfo
@@ -14,6 +15,7 @@ bp = Blueprint("health", __name__, url_prefix="/api/v1")
 
 
 @bp.get("/health")
+@rate_limit_exempt
 @validate(data=Liveness, tags=["health"])
 def health() -> Response:
     """Liveness: the process is up. Checks no dependency."""
@@ -21,6 +23,7 @@ def health() -> Response:
 
 
 @bp.get("/health/ready")
+@rate_limit_exempt
 @validate(data=Readiness, errors=[503], tags=["health"])
 def ready() -> Response:
     """Readiness: every configured dependency answers."""

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from app.core.cache import cached_response, invalidates
 from app.core.db import get_session
 from app.core.openapi import validate
+from app.core.rate_limit import rate_limit
 from app.core.responses import success
 from app.core.scoping import stamp, visible
 from app.models.item import Item
@@ -25,8 +27,15 @@ from app.services import items as service
 
 bp = Blueprint("items", __name__, url_prefix="/api/v1/items")
 
+# Reads are served from the cache until a write to any item invalidates them.
+CACHE_NAMESPACE = "items"
+# Writes: bursts of up to 10 a second, 60 a minute per client and endpoint.
+WRITE_LIMIT = "10/second;60/minute"
+
 
 @bp.post("")
+@rate_limit(WRITE_LIMIT)
+@invalidates(CACHE_NAMESPACE)
 @validate(data=ItemPublic, status=201, errors=[409], tags=["items"])
 def create_item(json: ItemCreate) -> Response:
     """Create an item."""
@@ -35,6 +44,7 @@ def create_item(json: ItemCreate) -> Response:
 
 
 @bp.get("")
+@cached_response(CACHE_NAMESPACE)
 @validate(data=ItemsPublic, tags=["items"])
 def list_items(query: ItemListQuery) -> Response:
     """List items, one page at a time."""
@@ -57,6 +67,7 @@ def list_items(query: ItemListQuery) -> Response:
 
 
 @bp.get("/<item_id>")
+@cached_response(CACHE_NAMESPACE)
 @validate(data=ItemPublic, errors=[404], tags=["items"])
 def get_item(item_id: ItemId) -> Response:
     """Get an item by id."""
@@ -65,6 +76,8 @@ def get_item(item_id: ItemId) -> Response:
 
 
 @bp.patch("/<item_id>")
+@rate_limit(WRITE_LIMIT)
+@invalidates(CACHE_NAMESPACE)
 @validate(data=ItemPublic, errors=[404, 409], tags=["items"])
 def update_item(item_id: ItemId, json: ItemUpdate) -> Response:
     """Change some fields of an item."""
@@ -73,6 +86,8 @@ def update_item(item_id: ItemId, json: ItemUpdate) -> Response:
 
 
 @bp.delete("/<item_id>")
+@rate_limit(WRITE_LIMIT)
+@invalidates(CACHE_NAMESPACE)
 @validate(status=204, errors=[404], tags=["items"])
 def delete_item(item_id: ItemId) -> Response:
     """Delete an item."""

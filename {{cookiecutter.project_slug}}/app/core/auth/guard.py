@@ -22,7 +22,7 @@ from app.core.auth.passwords import Passwords
 from app.core.auth.tokens import TokenCodec, load_keys
 from app.core.config import Settings
 from app.core.db import get_session
-from app.core.openapi import add_document_hook, operations
+from app.core.openapi import add_document_hook, error_response, operations
 from app.models.user import ROLES, User
 from app.services.auth import Authenticator
 
@@ -151,20 +151,13 @@ def _document_security(document: dict[str, Any], app: Flask) -> None:
         "scheme": "bearer",
         "bearerFormat": "JWT",
     }
-    error = {"$ref": "#/components/schemas/ErrorResponse"}
     for rule, view, operation in operations(document, app):
         if is_public(rule.endpoint):
             continue
         operation["security"] = [{"bearerAuth": []}]
         responses = operation.setdefault("responses", {})
-        responses["401"] = {
-            "description": "Missing, invalid, expired or revoked access token",
-            "content": {"application/json": {"schema": error}},
-        }
+        responses["401"] = error_response("Missing, invalid, expired or revoked access token")
         blueprint, _, _ = rule.endpoint.rpartition(".")
         roles = getattr(view, "__auth_roles__", ()) or ROLE_BLUEPRINTS.get(blueprint, ())
         if roles:
-            responses["403"] = {
-                "description": f"Needs one of the roles: {', '.join(roles)}",
-                "content": {"application/json": {"schema": error}},
-            }
+            responses["403"] = error_response(f"Needs one of the roles: {', '.join(roles)}")

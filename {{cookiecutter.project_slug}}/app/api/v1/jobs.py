@@ -1,0 +1,38 @@
+"""Background jobs: start one, then poll its status until it has a result."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, url_for
+
+from app.core.config import get_settings
+from app.core.jobs import get_queue
+from app.core.openapi import validate
+from app.core.rate_limit import rate_limit
+from app.core.responses import success
+from app.schemas.job import JobId, JobPublic
+from app.services import jobs as service
+from app.tasks.cache import PURGE_RETRY, purge_stale_cache
+
+bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
+
+
+@bp.post("/cache-purge")
+@rate_limit("2/minute")
+@validate(data=JobPublic, status=202, errors=[503], tags=["jobs"])
+def purge_cache() -> Response:
+    """Queue a job that deletes the cache entries no lookup can reach any more."""
+    job = service.enqueue(
+        get_queue(),
+        purge_stale_cache,
+        result_ttl=get_settings().JOB_RESULT_TTL,
+        retry=PURGE_RETRY,
+    )
+    location = url_for("jobs.get_job", job_id=job.id)
+    return success(job, status=202, headers={"Location": location})
+
+
+@bp.get("/<job_id>")
+@validate(data=JobPublic, errors=[404, 503], tags=["jobs"])
+def get_job(job_id: JobId) -> Response:
+    """A job's status, and its result once it has finished."""
+    return success(service.get_job(get_queue(), job_id=job_id))

@@ -1,0 +1,134 @@
+"""Response caching for safe GET endpoints, invalidated by the writes that change them.
+
+::
+
+    @bp.get("")
+    @cached_response("widgets")
+    @validate(data=WidgetsPublic)
+    def list_widgets(query: WidgetListQuery) -> Response: ...
+
+    @bp.post("")
+    @invalidates("widgets")
+    @validate(data=WidgetPublic, status=201)
+    def create_widget(json: WidgetCreate) -> Response: ...
+
+A cached response is keyed by the path and the query string (in any order),
+plus whatever ``vary`` returns: give a function returning the user's id to
+cache per user, and put the decorator below the one that authenticates.
+Only 200 responses are cached. The envelope is stored without its request id
+and served with the current one; ``X-Cache`` says ``HIT`` or ``MISS``.
+
+A successful write invalidates its namespaces after the request's database
+transaction committed and before the client gets the response, so the next
+read sees the write, from any process that shares the cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from flask import Flask, Response, current_app, g, request
+
+from app.core.cache.manager import CacheManager
+from app.core.logs import get_request_id
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CACHE_HEADER = "X-Cache"
+
+
+class _Uncacheable(Exception):
+    """The view answered something other than 200: pass it on, store nothing."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def _get_cache() -> CacheManager:
+    cache: CacheManager = current_app.extensions["cache"]
+    return cache
+
+
+def response_key(vary: Callable[[], str] | None) -> str:
+    """The cache key of the current request: its path, its sorted query, ``vary()``."""
+    query = urlencode(sorted(request.args.items(multi=True)))
+    parts = [request.path, query, vary() if vary else ""]
+    return "response:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def cached_response(
+    namespace: str, *, ttl: float | None = None, vary: Callable[[], str] | None = None
+) -> Callable[[F], F]:
+    """Serve a GET view's 200 responses from the cache under ``namespace``.
+
+    :param namespace: What the response shows (``"items"``); writes that change
+        it are decorated with ``@invalidates(namespace)``.
+    :param ttl: Seconds to keep a response (default: ``CACHE_DEFAULT_TTL``).
+    :param vary: Extra key part, e.g. the user id for per-user responses.
+    """
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Response:
+            computed: list[bool] = []
+
+            def render() -> dict[str, Any]:
+                computed.append(True)
+                response = current_app.make_response(view(*args, **kwargs))
+                if response.status_code != 200 or not response.is_json:
+                    raise _Uncacheable(response)
+                body = json.loads(response.get_data())
+                body.pop("request_id", None)
+                return {"status": response.status_code, "body": body}
+
+            try:
+                entry = _get_cache().get_or_set(
+                    response_key(vary), render, ttl, namespace=namespace
+                )
+            except _Uncacheable as uncacheable:
+                return uncacheable.response
+            body = {**entry["body"], "request_id": get_request_id()}
+            response = current_app.response_class(
+                current_app.json.dumps(body), status=entry["status"], mimetype="application/json"
+            )
+            response.headers[CACHE_HEADER] = "MISS" if computed else "HIT"
+            return response
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def invalidates(*namespaces: str) -> Callable[[F], F]:
+    """Invalidate ``namespaces`` when the view answers with a success."""
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            response = current_app.make_response(view(*args, **kwargs))
+            if response.status_code < 400:
+                g.setdefault("cache_invalidations", set()).update(namespaces)
+            return response
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def _apply_invalidations(_exc: BaseException | None) -> None:
+    # Teardown runs after the after_request hooks (which commit the database
+    # transaction) and before the response reaches the client.
+    namespaces = g.pop("cache_invalidations", ())
+    cache = _get_cache()
+    for namespace in sorted(namespaces):
+        cache.invalidate(namespace)
+
+
+def init_app(app: Flask) -> None:
+    app.teardown_request(_apply_invalidations)

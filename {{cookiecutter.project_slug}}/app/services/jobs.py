@@ -1,0 +1,74 @@
+"""Background jobs: enqueue them and report on them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rq import Queue, Retry
+from rq.job import Job
+from rq.results import Result
+
+from app.core.exceptions import NotFoundError
+from app.schemas.job import JobPublic
+
+#: Seconds (a week) a failed job stays in the failed registry for someone to look at.
+FAILURE_TTL = 7 * 24 * 3600
+
+
+def enqueue(
+    queue: Queue,
+    func: Callable[..., Any],
+    *,
+    result_ttl: int,
+    retry: Retry | None = None,
+    kwargs: dict[str, Any] | None = None,
+) -> JobPublic:
+    """Put ``func(**kwargs)`` on ``queue``; retried as ``retry`` says if it fails.
+
+    :param result_ttl: Seconds the result stays readable after the job finished.
+    """
+    job = queue.enqueue_call(
+        func, kwargs=kwargs, result_ttl=result_ttl, failure_ttl=FAILURE_TTL, retry=retry
+    )
+    return describe(job)
+
+
+def get_job(queue: Queue, *, job_id: str) -> JobPublic:
+    """The job ``job_id`` of ``queue``, or ``NotFoundError``.
+
+    Every read of a job goes through here: the place to check who may see it.
+    """
+    job = Job.fetch_many([job_id], connection=queue.connection, serializer=queue.serializer)[0]
+    # Job ids are global in Redis: a job of another queue (another app) is not ours.
+    if job is None or job.origin != queue.name:
+        raise NotFoundError(f"Job {job_id} does not exist.", code="JOB_NOT_FOUND")
+    return describe(job)
+
+
+def describe(job: Job) -> JobPublic:
+    """What a client may know about ``job``: never the traceback, only the error type."""
+    status = job.get_status(refresh=False)
+    result, error = None, None
+    latest = job.latest_result()
+    if latest is not None and latest.type == Result.Type.SUCCESSFUL:
+        result = latest.return_value
+    elif latest is not None and latest.exc_string:
+        error = _exception_type(latest.exc_string)
+    return JobPublic(
+        id=job.id,
+        name=(job.func_name or "").rpartition(".")[2],
+        status=status.value if status else "queued",
+        result=result,
+        error=error,
+        retries_left=job.retries_left,
+        enqueued_at=job.enqueued_at,
+        started_at=job.started_at,
+        ended_at=job.ended_at,
+    )
+
+
+def _exception_type(traceback: str) -> str:
+    """``"...\nValueError: bad input"`` -> ``"ValueError"``."""
+    last_line = traceback.strip().splitlines()[-1] if traceback.strip() else ""
+    return last_line.partition(":")[0].rpartition(".")[2] or "Error"

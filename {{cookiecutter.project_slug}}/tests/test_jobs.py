@@ -1,0 +1,219 @@
+"""Background jobs, run by real workers (``flask worker``) against this run's Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from rq import Retry
+from rq.job import Job, JobStatus
+
+from app import create_app
+from app.core.cache import CacheManager, get_cache
+from app.core.jobs import get_queue
+from tests import sample_jobs
+from tests.support import make_settings
+
+PROJECT = Path(__file__).resolve().parents[1]
+WORKER = [sys.executable, "-m", "flask", "--app", "app", "worker"]
+JOBS = "/api/v1/jobs"
+
+
+def worker_env() -> dict[str, str]:
+    # The worker reads its settings as the app does: from the environment, where
+    # the fixtures put this run's Redis, key prefix and database.
+    return {**os.environ, "APP_ENV": "testing"}
+
+
+def run_burst_worker() -> str:
+    """Run ``flask worker --burst`` to the end; return its output."""
+    result = subprocess.run(  # noqa: S603 - the project's own command
+        [*WORKER, "--burst"],
+        cwd=PROJECT,
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+@contextmanager
+def running_worker(log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker that runs until stopped, in a process group of its own."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: S603 - the project's own command
+            WORKER,
+            cwd=PROJECT,
+            env=worker_env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def enqueue(app: Flask, func: Callable[..., Any], **options: Any) -> Job:
+    with app.app_context():
+        return get_queue().enqueue_call(func, **options)
+
+
+def refreshed(app: Flask, job: Job) -> Job:
+    with app.app_context():
+        return Job.fetch(job.id, connection=get_queue().connection, serializer=job.serializer)
+
+
+def wait_until_started(app: Flask, job: Job) -> None:
+    deadline = time.monotonic() + 30
+    while refreshed(app, job).get_status() != JobStatus.STARTED:
+        assert time.monotonic() < deadline, "the worker never started the job"
+        time.sleep(0.05)
+
+
+def wait_for_job_process(app: Flask, name: str) -> int:
+    """The pid of the process running ``sample_jobs.sleep_then_count(..., name)``."""
+    deadline = time.monotonic() + 30
+    while True:
+        with app.app_context():
+            pid = sample_jobs.job_process(name)
+        if pid > 0:
+            return pid
+        assert time.monotonic() < deadline, "the worker never started the job"
+        time.sleep(0.05)
+
+
+def test_a_queued_purge_runs_and_reports_its_result(app: Flask) -> None:
+    with app.app_context():
+        cache: CacheManager = get_cache()
+        CacheManager(cache.backend, version="retired", default_ttl=60).set("old", 1)
+        cache.set("current", 2)
+    client: FlaskClient = app.test_client()
+
+    response = client.post(f"{JOBS}/cache-purge")
+    assert response.status_code == 202
+    queued = response.json["data"]  # type: ignore[index]
+    assert queued["status"] == "queued"
+    assert queued["name"] == "purge_stale_cache"
+    assert queued["retries_left"] == 3
+    assert response.headers["Location"] == f"{JOBS}/{queued['id']}"
+
+    run_burst_worker()
+
+    job = client.get(response.headers["Location"]).json["data"]  # type: ignore[index]
+    assert job["status"] == "finished"
+    assert job["result"] == {"scanned": 2, "deleted": 1}
+    assert job["error"] is None
+    assert job["enqueued_at"] <= job["started_at"] <= job["ended_at"]
+    with app.app_context():
+        assert get_cache().get("current") == 2
+
+
+def test_a_worker_keeps_failures_and_runs_retries(app: Flask) -> None:
+    failing = enqueue(app, sample_jobs.fail, args=["boom"])
+    flaky = enqueue(app, sample_jobs.fail_once, args=["flaky"], retry=Retry(max=2))
+    later = enqueue(app, sample_jobs.fail_once, args=["later"], retry=Retry(max=1, interval=30))
+    # A job whose process is killed (out of memory, say) is retried, or fails.
+    killed_retried = enqueue(app, sample_jobs.die_once, args=["retried"], retry=Retry(max=1))
+    killed = enqueue(app, sample_jobs.die_once, args=["killed"])
+    done = enqueue(app, sample_jobs.add, args=[2, 3])
+
+    run_burst_worker()
+
+    with app.app_context():
+        failed_ids = get_queue().failed_job_registry.get_job_ids()
+    assert {failing.id, killed.id} <= set(failed_ids)
+    failed = refreshed(app, failing).latest_result()
+    assert failed is not None
+    assert "ValueError: boom" in (failed.exc_string or "")
+
+    assert refreshed(app, flaky).return_value() == "succeeded on attempt 2"
+    assert refreshed(app, killed_retried).return_value() == "survived attempt 2"
+    assert refreshed(app, done).return_value() == 5
+
+    # A retry with a delay waits in the scheduled registry for its time.
+    waiting = refreshed(app, later)
+    assert waiting.get_status() == JobStatus.SCHEDULED
+    assert waiting.retries_left == 0
+    with app.app_context():
+        scheduled_at = get_queue().scheduled_job_registry.get_scheduled_time(later.id)
+    assert 20 < scheduled_at.timestamp() - time.time() <= 30
+
+    client = app.test_client()
+    reported = client.get(f"{JOBS}/{failing.id}").json["data"]  # type: ignore[index]
+    assert (reported["status"], reported["error"]) == ("failed", "ValueError")
+    assert "boom" not in str(reported)  # no traceback or message for the client
+
+
+def test_a_job_whose_worker_dies_is_retried(app: Flask, tmp_path: Path) -> None:
+    job = enqueue(app, sample_jobs.sleep_then_count, args=[2, "runs"], retry=Retry(max=1))
+    with running_worker(tmp_path / "worker.log") as worker:
+        job_process = wait_for_job_process(app, "runs")
+        # The worker and the child running the job (which has a session of its own).
+        os.killpg(worker.pid, signal.SIGKILL)
+        os.kill(job_process, signal.SIGKILL)
+        worker.wait()
+    assert refreshed(app, job).get_status() == JobStatus.STARTED
+
+    # The next worker's maintenance pass finds the job once its heartbeat lapses;
+    # do that pass now, as if that time had come.
+    with app.app_context():
+        get_queue().started_job_registry.cleanup(timestamp=time.time() + 24 * 3600)
+    assert refreshed(app, job).get_status() == JobStatus.QUEUED
+
+    run_burst_worker()
+    assert refreshed(app, job).get_status() == JobStatus.FINISHED
+    with app.app_context():
+        assert sample_jobs.completed_runs("runs") == 1
+
+
+def test_sigterm_lets_the_running_job_finish(app: Flask, tmp_path: Path) -> None:
+    job = enqueue(app, sample_jobs.sleep_then_count, args=[1, "graceful"])
+    log = tmp_path / "worker.log"
+    with running_worker(log) as worker:
+        wait_until_started(app, job)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0, log.read_text()
+    assert refreshed(app, job).get_status() == JobStatus.FINISHED
+    with app.app_context():
+        assert sample_jobs.completed_runs("graceful") == 1
+
+
+def test_an_unknown_job_is_404(app: Flask) -> None:
+    response = app.test_client().get(f"{JOBS}/no-such-job")
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "JOB_NOT_FOUND"  # type: ignore[index]
+
+
+def test_a_job_of_another_app_is_404(app: Flask) -> None:
+    other = create_app(make_settings(REDIS_KEY_PREFIX=f"{os.environ['REDIS_KEY_PREFIX']}:other"))
+    job = enqueue(other, sample_jobs.add, args=[1, 1])
+    assert app.test_client().get(f"{JOBS}/{job.id}").status_code == 404
+    assert other.test_client().get(f"{JOBS}/{job.id}").status_code == 200
+
+
+@pytest.mark.parametrize("job_id", ["has space", "x" * 65, "semi;colon"])
+def test_a_malformed_job_id_is_422(app: Flask, job_id: str) -> None:
+    assert app.test_client().get(f"{JOBS}/{job_id}").status_code == 422
+
+
+def test_starting_purges_is_rate_limited(app: Flask) -> None:
+    client = app.test_client()
+    codes = [client.post(f"{JOBS}/cache-purge").status_code for _ in range(3)]
+    assert codes == [202, 202, 429]
