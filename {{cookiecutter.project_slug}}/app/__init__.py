@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["settings"] = settings
 
     # Framework pieces, in the order a request meets them.
-    from app.core import cache, errors, logs, openapi, rate_limit, readiness, security
+    from app.core import cache, caller, errors, logs, openapi, rate_limit, readiness, security
 
     logs.init_app(app)
     security.init_app(app)
@@ -41,6 +41,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     jobs.init_app(app)
 {%- endif %}
     cache.init_app(app)
+    caller.init_app(app)
+    # Rate limits before authentication, so no flood reaches the database.
+    rate_limit.init_app(app)
 {%- if cookiecutter.database != "none" %}
 
     from app.core import db
@@ -91,6 +94,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(jobs_api.bp)
 {%- endif %}
 
-    # Last, because it wraps the views registered above with their limits.
-    rate_limit.init_app(app)
+    # Last, because it wraps the views registered above with their own limits.
+    rate_limit.apply_view_limits(app)
     return app

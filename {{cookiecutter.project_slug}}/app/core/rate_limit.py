@@ -38,6 +38,7 @@ from flask import Flask, Response, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
 
+from app.core.caller import current_caller
 from app.core.config import Settings
 from app.core.openapi import document_error
 from app.core.responses import error
@@ -58,7 +59,14 @@ RETRY_AFTER_HEADERS = {
 
 
 def client_key() -> str:
-    """Who a request counts against: its client's IP address.
+    """Who a request counts against: the identified caller (``user:42``, see
+    ``app.core.caller``), or else the client's IP address (:func:`address_key`)."""
+    caller = current_caller()
+    return caller.key if caller else address_key()
+
+
+def address_key() -> str:
+    """The client's IP address, as a rate-limit key.
 
     The address is the socket peer, or the one the trusted proxies report when
     ``TRUSTED_PROXY_COUNT`` is set (see ``app.core.security``), so a client
@@ -77,13 +85,18 @@ def client_key() -> str:
     return f"ip:{ip}"
 
 
-def rate_limit(limits: str, *, key: Callable[[], str] | None = None) -> Callable[[F], F]:
+def rate_limit(
+    limits: str | Callable[[], str], *, key: Callable[[], str] | None = None
+) -> Callable[[F], F]:
     """Give a view limits of its own (``"10/second;60/minute"``), on top of the default.
 
+    :param limits: The limits, or a function that returns them for the current
+        request (a higher quota for some callers, a setting read at run time).
     :param key: Who these limits count against, if not :func:`client_key`
         (an account named in the request, say).
     """
-    parse_many(limits)  # a typo fails at import, not at the first request
+    if isinstance(limits, str):
+        parse_many(limits)  # a typo fails at import, not at the first request
 
     def decorator(view: F) -> F:
         setattr(view, LIMITS_ATTR, [*getattr(view, LIMITS_ATTR, []), (limits, key)])
@@ -117,10 +130,15 @@ def apply_view_limits(app: Flask) -> None:
         limits = getattr(view, LIMITS_ATTR, [])
         limited: Callable[..., Any] = view
         for value, key in limits:
-            limited = limiter.limit(value, key_func=key)(limited)
+            limited = limiter.limit(value, key_func=key, exempt_when=_unlimited)(limited)
         app.view_functions[endpoint] = limited
         if limits or has_default:
             document_error(app, endpoint, 429, headers=RETRY_AFTER_HEADERS)
+
+
+def _unlimited() -> bool:
+    caller = current_caller()
+    return bool(caller and caller.unlimited)
 
 
 def _too_many_requests(exc: RateLimitExceeded) -> Response:
@@ -155,10 +173,9 @@ def _add_headers(limiter: Limiter) -> Callable[[Response], Response]:
 
 
 def init_app(app: Flask) -> None:
-    """Build the app's limiter and apply its views' limits.
-
-    Call it after the blueprints are registered: it wraps their views.
-    """
+    """Build the app's limiter, which checks the budget before any other request
+    hook (authentication included); :func:`apply_view_limits` then adds the
+    views' own limits, once the blueprints are registered."""
     settings: Settings = app.extensions["settings"]
     app.extensions["rate_limited_views"] = set()
     if not settings.RATE_LIMIT_ENABLED:
@@ -171,6 +188,7 @@ def init_app(app: Flask) -> None:
         key_func=client_key,
         # One budget per client for all endpoints ("application" limits in Flask-Limiter).
         application_limits=[settings.RATE_LIMIT_DEFAULT] if settings.RATE_LIMIT_DEFAULT else [],
+        application_limits_exempt_when=_unlimited,
         strategy=settings.RATE_LIMIT_STRATEGY,
         # Headers are added below, Retry-After only where it means something (429).
         headers_enabled=False,
@@ -183,4 +201,3 @@ def init_app(app: Flask) -> None:
     app.extensions["rate_limiter"] = limiter
     app.register_error_handler(RateLimitExceeded, _too_many_requests)
     app.after_request(_add_headers(limiter))
-    apply_view_limits(app)

@@ -27,12 +27,15 @@ from app.core.auth.errors import (
     WrongPassword,
 )
 from app.core.auth.passwords import Passwords
-from app.core.auth.tokens import Claims, TokenCodec
+from app.core.auth.tokens import TokenCodec
+from app.core.cache import CacheManager
 from app.models.base import utcnow
 from app.models.user import AuthSession, User
 from app.schemas.auth import TokenPair, UserCreate
 
 security_log = logging.getLogger("app.security")
+#: Where ``revoke_sessions`` notes the sessions it ended, in ``Session.info``.
+REVOKED_SESSIONS = "revoked_sessions"
 
 
 @dataclass(frozen=True)
@@ -43,13 +46,52 @@ class Client:
     ip: str | None = None
 
 
-class Authenticator:
-    """Everything that needs the token codec and the password hasher of one app."""
+class SessionStates:
+    """Whether sign-in sessions are usable, cached in front of the database.
 
-    def __init__(self, *, tokens: TokenCodec, passwords: Passwords, session_max_age: int) -> None:
+    The database stays the source of truth: an entry is only a copy of a
+    session row, kept for ``ttl`` seconds at most, and dropped as soon as a
+    revocation commits. A lost or flushed cache costs one database read; it can
+    neither revive a revoked session nor end a live one.
+    """
+
+    NAMESPACE = "auth-sessions"
+
+    def __init__(self, cache: CacheManager, *, ttl: float) -> None:
+        self.cache = cache
+        self.ttl = ttl
+
+    def get(self, session_id: uuid.UUID) -> dict[str, int] | None:
+        state: dict[str, int] | None = self.cache.get(str(session_id), namespace=self.NAMESPACE)
+        return state
+
+    def put(self, session_id: uuid.UUID, state: dict[str, int], *, ttl: float) -> None:
+        self.cache.set(str(session_id), state, min(ttl, self.ttl), namespace=self.NAMESPACE)
+
+    def forget(self, session_ids: set[uuid.UUID]) -> None:
+        for session_id in session_ids:
+            self.cache.delete(str(session_id), namespace=self.NAMESPACE)
+
+
+class Authenticator:
+    """Everything that needs the token codec and the password hasher of one app.
+
+    :param states: A shared cache of session states; without one, every request
+        reads its session from the database.
+    """
+
+    def __init__(
+        self,
+        *,
+        tokens: TokenCodec,
+        passwords: Passwords,
+        session_max_age: int,
+        states: SessionStates | None = None,
+    ) -> None:
         self.tokens = tokens
         self.passwords = passwords
         self.session_max_age = timedelta(seconds=session_max_age)
+        self.states = states
 
     # Accounts
 
@@ -117,7 +159,7 @@ class Authenticator:
             user_agent=(client.user_agent or "")[:256] or None,
             client_ip=client.ip,
         )
-        pair, refresh_jti = self._pair(user.id, auth_session.id)
+        pair, refresh_jti = self._pair(user, auth_session.id)
         auth_session.refresh_jti = refresh_jti
         session.add(auth_session)
         session.flush()
@@ -126,7 +168,14 @@ class Authenticator:
     def refresh(self, session: Session, *, refresh_token: str) -> TokenPair:
         """Swap a refresh token for a new pair; a replayed token revokes its session."""
         claims = self.tokens.decode(refresh_token, expected="refresh")
-        user, auth_session = _holder(session, claims)
+        found = session.exec(
+            select(User, AuthSession)
+            .join(AuthSession, col(AuthSession.user_id) == col(User.id))
+            .where(AuthSession.id == claims.session_id, User.id == claims.user_id)
+        ).first()
+        if found is None:
+            raise TokenRevoked()
+        user, auth_session = found
         now = utcnow()
         if auth_session.revoked_at is not None:
             raise TokenRevoked()
@@ -135,7 +184,7 @@ class Authenticator:
         if not user.is_active:
             raise AccountDisabled()
 
-        pair, new_jti = self._pair(user.id, auth_session.id)
+        pair, new_jti = self._pair(user, auth_session.id)
         # Compare-and-swap: of two requests presenting the same token, one wins.
         swapped = session.execute(
             update(AuthSession)
@@ -155,21 +204,43 @@ class Authenticator:
             raise TokenRevoked("This refresh token was already used; the session is revoked.")
         return pair
 
-    def authenticate(self, session: Session, *, access_token: str) -> tuple[User, AuthSession]:
-        """The user and session behind an access token, if both are still valid."""
+    def authenticate(self, session: Session, *, access_token: str) -> tuple[User, uuid.UUID]:
+        """The user and session id behind an access token, if both are still valid."""
         claims = self.tokens.decode(access_token, expected="access")
-        user, auth_session = _holder(session, claims)
-        if not auth_session.is_usable(utcnow()):
+        state = self._session_state(session, claims.session_id)
+        if state is None or state["user_id"] != claims.user_id:
+            raise TokenRevoked()
+        if state["usable_until"] <= utcnow().timestamp():
+            raise TokenRevoked()
+        user = session.get(User, claims.user_id)
+        if user is None:
             raise TokenRevoked()
         if not user.is_active:
             raise AccountDisabled()
-        return user, auth_session
+        return user, claims.session_id
 
-    def _pair(self, user_id: int | None, session_id: uuid.UUID) -> tuple[TokenPair, str]:
+    def _session_state(self, session: Session, session_id: uuid.UUID) -> dict[str, int] | None:
+        """``{"user_id", "usable_until"}`` of a session, from the cache or the database."""
+        if self.states and (cached := self.states.get(session_id)) is not None:
+            return cached
+        auth_session = session.get(AuthSession, session_id)
+        if auth_session is None:
+            return None
+        usable = auth_session.revoked_at is None
+        until = auth_session.expires_at.timestamp() if usable else 0
+        state = {"user_id": auth_session.user_id, "usable_until": int(until)}
+        if self.states:
+            remaining = until - utcnow().timestamp()
+            self.states.put(session_id, state, ttl=max(remaining, 1))
+        return state
+
+    def _pair(self, user: User, session_id: uuid.UUID) -> tuple[TokenPair, str]:
         """A new access and refresh token, and the id of the refresh token."""
-        assert user_id is not None
-        access, _ = self.tokens.issue(user_id=user_id, session_id=session_id, kind="access")
-        refresh, claims = self.tokens.issue(user_id=user_id, session_id=session_id, kind="refresh")
+        assert user.id is not None
+        access, _ = self.tokens.issue(
+            user_id=user.id, session_id=session_id, kind="access", roles=tuple(user.roles)
+        )
+        refresh, claims = self.tokens.issue(user_id=user.id, session_id=session_id, kind="refresh")
         pair = TokenPair(
             access_token=access,
             refresh_token=refresh,
@@ -200,18 +271,6 @@ class Authenticator:
         )
 
 
-def _holder(session: Session, claims: Claims) -> tuple[User, AuthSession]:
-    """The user and session a token names, in one query; a deleted one is revoked."""
-    found = session.exec(
-        select(User, AuthSession)
-        .join(AuthSession, col(AuthSession.user_id) == col(User.id))
-        .where(AuthSession.id == claims.session_id, User.id == claims.user_id)
-    ).first()
-    if found is None:
-        raise TokenRevoked()
-    return found
-
-
 def revoke_sessions(
     session: Session,
     *,
@@ -220,17 +279,27 @@ def revoke_sessions(
     only: uuid.UUID | None = None,
     keep: uuid.UUID | None = None,
 ) -> int:
-    """End the user's active sessions (just ``only``, or all but ``keep``); return how many."""
-    session.flush()
-    statement = update(AuthSession).where(
-        col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None)
+    """End the user's active sessions (just ``only``, or all but ``keep``); return how many.
+
+    The ids of the ended sessions are noted in ``session.info["revoked_sessions"]``,
+    so that a cache of session states can drop them once the transaction commits.
+    """
+    query = select(AuthSession.id).where(
+        AuthSession.user_id == user_id, col(AuthSession.revoked_at).is_(None)
     )
     if only is not None:
-        statement = statement.where(col(AuthSession.id) == only)
+        query = query.where(AuthSession.id == only)
     if keep is not None:
-        statement = statement.where(col(AuthSession.id) != keep)
-    result = session.execute(statement.values(revoked_at=utcnow(), revoked_reason=reason))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+        query = query.where(AuthSession.id != keep)
+    ended = set(session.exec(query).all())
+    if ended:
+        session.execute(
+            update(AuthSession)
+            .where(col(AuthSession.id).in_(ended))
+            .values(revoked_at=utcnow(), revoked_reason=reason)
+        )
+        session.info.setdefault(REVOKED_SESSIONS, set()).update(ended)
+    return len(ended)
 
 
 def active_sessions(session: Session, *, user_id: int | None) -> list[AuthSession]:

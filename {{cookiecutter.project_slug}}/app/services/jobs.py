@@ -21,27 +21,36 @@ def enqueue(
     func: Callable[..., Any],
     *,
     result_ttl: int,
+    owner: str = "",
     retry: Retry | None = None,
     kwargs: dict[str, Any] | None = None,
 ) -> JobPublic:
     """Put ``func(**kwargs)`` on ``queue``; retried as ``retry`` says if it fails.
 
     :param result_ttl: Seconds the result stays readable after the job finished.
+    :param owner: Who queued it (a caller key); only they may read it, see :func:`get_job`.
     """
     job = queue.enqueue_call(
-        func, kwargs=kwargs, result_ttl=result_ttl, failure_ttl=FAILURE_TTL, retry=retry
+        func,
+        kwargs=kwargs,
+        result_ttl=result_ttl,
+        failure_ttl=FAILURE_TTL,
+        retry=retry,
+        meta={"owner": owner},
     )
     return describe(job)
 
 
-def get_job(queue: Queue, *, job_id: str) -> JobPublic:
-    """The job ``job_id`` of ``queue``, or ``NotFoundError``.
+def get_job(queue: Queue, *, job_id: str, viewer: str = "", sees_all: bool = False) -> JobPublic:
+    """The job ``job_id`` of ``queue`` if ``viewer`` may see it, or ``NotFoundError``.
 
-    Every read of a job goes through here: the place to check who may see it.
+    Every read of a job goes through here. A job is visible to the caller who
+    queued it (``viewer`` is their key) and to callers who ``sees_all``; to
+    anyone else it does not exist.
     """
     job = Job.fetch_many([job_id], connection=queue.connection, serializer=queue.serializer)[0]
     # Job ids are global in Redis: a job of another queue (another app) is not ours.
-    if job is None or job.origin != queue.name:
+    if job is None or job.origin != queue.name or not (sees_all or job.meta.get("owner") == viewer):
         raise NotFoundError(f"Job {job_id} does not exist.", code="JOB_NOT_FOUND")
     return describe(job)
 

@@ -11,6 +11,7 @@ from app.core.auth.guard import authenticator
 from app.core.db import get_session
 from app.core.exceptions import NotFoundError
 from app.core.openapi import validate
+from app.core.rate_limit import address_key, rate_limit
 from app.core.responses import success
 from app.schemas.auth import (
     LoginRequest,
@@ -28,12 +29,31 @@ from app.services import users as users_service
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 
+#: Guessing passwords and creating accounts in bulk are throttled twice: per
+#: client address, and per account named in the body, so neither rotating
+#: addresses nor rotating accounts gets far.
+ATTEMPTS_PER_ADDRESS = "10/minute;100/hour"
+ATTEMPTS_PER_ACCOUNT = "5/minute;30/hour"
+REFRESHES_PER_ADDRESS = "30/minute"
+CHANGES_PER_USER = "5/minute;20/hour"
+
+
+def _account_key() -> str:
+    """The account a sign-in or sign-up names, as a rate-limit key."""
+    body = request.get_json(silent=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    if not isinstance(email, str):
+        return address_key()
+    return f"account:{email.strip().lower()[:254]}"
+
 
 def _client() -> service.Client:
     return service.Client(user_agent=request.user_agent.string, ip=request.remote_addr)
 
 
 @bp.post("/register")
+@rate_limit(ATTEMPTS_PER_ADDRESS, key=address_key)
+@rate_limit(ATTEMPTS_PER_ACCOUNT, key=_account_key)
 @validate(data=UserPublic, status=201, errors=[409], tags=["auth"])
 def register(json: UserCreate) -> Response:
     """Create an account."""
@@ -42,6 +62,8 @@ def register(json: UserCreate) -> Response:
 
 
 @bp.post("/login")
+@rate_limit(ATTEMPTS_PER_ADDRESS, key=address_key)
+@rate_limit(ATTEMPTS_PER_ACCOUNT, key=_account_key)
 @validate(data=TokenPair, errors=[401, 403], tags=["auth"])
 def login(json: LoginRequest) -> Response:
     """Sign in: a new session with an access and a refresh token."""
@@ -52,6 +74,7 @@ def login(json: LoginRequest) -> Response:
 
 
 @bp.post("/refresh")
+@rate_limit(REFRESHES_PER_ADDRESS, key=address_key)
 @validate(data=TokenPair, errors=[401, 403], tags=["auth"])
 def refresh(json: RefreshRequest) -> Response:
     """Swap a refresh token for a new token pair (the old refresh token stops working)."""
@@ -92,6 +115,7 @@ def update_me(json: MeUpdate) -> Response:
 
 
 @bp.post("/password")
+@rate_limit(CHANGES_PER_USER)
 @validate(status=204, errors=[403], tags=["auth"])
 def change_password(json: PasswordChange) -> Response:
     """Change your password; every other session ends."""

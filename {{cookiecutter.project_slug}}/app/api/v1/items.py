@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from app.core.cache import cached_response, invalidates
+from app.core.caller import caller_key
 from app.core.db import get_session
 from app.core.openapi import validate
 from app.core.rate_limit import rate_limit
@@ -27,7 +28,8 @@ from app.services import items as service
 
 bp = Blueprint("items", __name__, url_prefix="/api/v1/items")
 
-# Reads are served from the cache until a write to any item invalidates them.
+# Reads are served from the cache until a write to any item invalidates them,
+# kept apart per caller: what one caller may see is not what another may.
 CACHE_NAMESPACE = "items"
 # Writes: bursts of up to 10 a second, 60 a minute per client and endpoint.
 WRITE_LIMIT = "10/second;60/minute"
@@ -44,7 +46,7 @@ def create_item(json: ItemCreate) -> Response:
 
 
 @bp.get("")
-@cached_response(CACHE_NAMESPACE)
+@cached_response(CACHE_NAMESPACE, vary=caller_key)
 @validate(data=ItemsPublic, tags=["items"])
 def list_items(query: ItemListQuery) -> Response:
     """List items, one page at a time."""
@@ -67,7 +69,7 @@ def list_items(query: ItemListQuery) -> Response:
 
 
 @bp.get("/<item_id>")
-@cached_response(CACHE_NAMESPACE)
+@cached_response(CACHE_NAMESPACE, vary=caller_key)
 @validate(data=ItemPublic, errors=[404], tags=["items"])
 def get_item(item_id: ItemId) -> Response:
     """Get an item by id."""

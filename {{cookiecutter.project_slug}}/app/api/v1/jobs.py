@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, url_for
 
+from app.core.caller import caller_key, current_caller
 from app.core.config import get_settings
 from app.core.jobs import get_queue
 from app.core.openapi import validate
@@ -25,6 +26,7 @@ def purge_cache() -> Response:
         get_queue(),
         purge_stale_cache,
         result_ttl=get_settings().JOB_RESULT_TTL,
+        owner=caller_key(),
         retry=PURGE_RETRY,
     )
     location = url_for("jobs.get_job", job_id=job.id)
@@ -34,5 +36,12 @@ def purge_cache() -> Response:
 @bp.get("/<job_id>")
 @validate(data=JobPublic, errors=[404, 503], tags=["jobs"])
 def get_job(job_id: JobId) -> Response:
-    """A job's status, and its result once it has finished."""
-    return success(service.get_job(get_queue(), job_id=job_id))
+    """A job's status, and its result once it has finished (yours only)."""
+    caller = current_caller()
+    job = service.get_job(
+        get_queue(),
+        job_id=job_id,
+        viewer=caller_key(),
+        sees_all=bool(caller and caller.privileged),
+    )
+    return success(job)

@@ -13,18 +13,20 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
+from sqlalchemy import event, orm
 
-from app.core import scoping
+from app.core import caller, scoping
 from app.core.auth import cli
 from app.core.auth.errors import AuthenticationRequired, NotAllowed
 from app.core.auth.ownership import OwnerRule
 from app.core.auth.passwords import Passwords
 from app.core.auth.tokens import TokenCodec, load_keys
 from app.core.config import Settings
-from app.core.db import get_session
+from app.core.db import db, get_session
+from app.core.exceptions import APIError
 from app.core.openapi import add_document_hook, error_response, operations
 from app.models.user import ROLES, User
-from app.services.auth import Authenticator
+from app.services.auth import REVOKED_SESSIONS, Authenticator, SessionStates
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,9 +60,20 @@ def init_app(app: Flask) -> None:
         memory_kib=settings.PASSWORD_HASH_MEMORY_KIB,
         parallelism=settings.PASSWORD_HASH_PARALLELISM,
     )
+    states = None
+    if "cache_backend" in app.extensions:
+        # A cache that all processes share: it can answer "is this session still
+        # usable?" for them. (A per-process cache could not see revocations
+        # made by other processes, so without one the database answers.)
+        states = SessionStates(app.extensions["cache"], ttl=settings.AUTH_SESSION_CACHE_TTL)
+        _forget_revoked_sessions(app, states)
     app.extensions["authenticator"] = Authenticator(
-        tokens=tokens, passwords=passwords, session_max_age=settings.AUTH_SESSION_MAX_AGE
+        tokens=tokens,
+        passwords=passwords,
+        session_max_age=settings.AUTH_SESSION_MAX_AGE,
+        states=states,
     )
+    caller.set_resolver(app, _token_caller(frozenset(settings.RATE_LIMIT_EXEMPT_ROLES)))
     app.before_request(_authenticate_request)
     add_document_hook(app, _document_security)
     scoping.add_rule(app, OwnerRule())
@@ -93,13 +106,62 @@ def _authenticate() -> User:
     if "current_user" in g:
         user: User = g.current_user
         return user
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = _bearer_token()
+    if token is None:
         raise AuthenticationRequired()
-    user, auth_session = authenticator().authenticate(get_session(), access_token=token.strip())
+    user, session_id = authenticator().authenticate(get_session(), access_token=token.strip())
     g.current_user = user
-    g.current_session_id = auth_session.id
+    g.current_session_id = session_id
+    # From here on the caller's roles come from the database, not from the token.
+    exempt = frozenset(current_app.extensions["settings"].RATE_LIMIT_EXEMPT_ROLES)
+    caller.identify(_caller_of(user.id, user.roles, exempt))
     return user
+
+
+def _bearer_token() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _token_caller(exempt_roles: frozenset[str]) -> caller.Resolver:
+    """Identify the caller by the signature of its access token alone: no database,
+    so rate limits can count per user before the request is authenticated."""
+
+    def resolve() -> caller.Caller | None:
+        token = _bearer_token()
+        if token is None:
+            return None
+        try:
+            claims = authenticator().tokens.decode(token, expected="access")
+        except APIError:
+            return None
+        return _caller_of(claims.user_id, claims.roles, exempt_roles)
+
+    return resolve
+
+
+def _caller_of(user_id: int | None, roles: Iterable[str], exempt: frozenset[str]) -> caller.Caller:
+    held = frozenset(roles)
+    return caller.Caller(
+        key=f"user:{user_id}",
+        roles=held,
+        unlimited=bool(held & exempt),
+        privileged="admin" in held,
+    )
+
+
+def _forget_revoked_sessions(app: Flask, states: SessionStates) -> None:
+    """Drop ended sessions from the cache once their revocation is committed."""
+    with app.app_context():
+        sessionmaker = db.sessionmaker
+
+    @event.listens_for(sessionmaker, "after_commit")
+    def forget(session: orm.Session) -> None:
+        states.forget(session.info.pop(REVOKED_SESSIONS, set()))
+
+    @event.listens_for(sessionmaker, "after_rollback")
+    def discard(session: orm.Session) -> None:
+        session.info.pop(REVOKED_SESSIONS, None)
 
 
 def require_auth(view: F) -> F:

@@ -2,10 +2,14 @@
 
 Every token carries ``sub`` (the user id, a string), ``sid`` (its sign-in
 session), ``jti``, ``iat``, ``exp``, ``iss``, ``aud`` and ``type`` (``access`` or
-``refresh``). Decoding accepts exactly one algorithm (the configured one) and,
-beyond what PyJWT checks, rejects what it would let through: a token of the
-other type, non-integer times, a lifetime longer than the configured one, and a
-``kid`` that is not ours.
+``refresh``); an access token also names the user's ``roles`` as they were at
+issue time, for what runs before the database is asked (rate limits), never for
+authorization, which reads the roles from the database.
+
+Decoding accepts exactly one algorithm (the configured one) and, beyond what
+PyJWT checks, rejects what it would let through: a token of the other type,
+non-integer times, a lifetime longer than the configured one, and a ``kid``
+that is not ours.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class Claims:
     token_type: TokenType
     issued_at: int
     expires_at: int
+    roles: tuple[str, ...] = ()
 
 
 class TokenCodec:
@@ -85,7 +90,14 @@ class TokenCodec:
         self.leeway = leeway
         self.lifetimes: dict[TokenType, int] = {"access": access_ttl, "refresh": refresh_ttl}
 
-    def issue(self, *, user_id: int, session_id: uuid.UUID, kind: TokenType) -> tuple[str, Claims]:
+    def issue(
+        self,
+        *,
+        user_id: int,
+        session_id: uuid.UUID,
+        kind: TokenType,
+        roles: tuple[str, ...] = (),
+    ) -> tuple[str, Claims]:
         """A signed token of ``kind`` and its claims."""
         now = int(time.time())
         claims = Claims(
@@ -95,6 +107,7 @@ class TokenCodec:
             token_type=kind,
             issued_at=now,
             expires_at=now + self.lifetimes[kind],
+            roles=roles if kind == "access" else (),
         )
         payload = {
             "sub": str(user_id),
@@ -106,6 +119,8 @@ class TokenCodec:
             "iss": self.issuer,
             "aud": self.audience,
         }
+        if claims.roles:
+            payload["roles"] = list(claims.roles)
         headers = {"kid": self.keys.kid} if self.keys.kid else None
         token = jwt.encode(payload, self.keys.signing_key, self.keys.algorithm, headers=headers)
         return token, claims
@@ -147,6 +162,9 @@ class TokenCodec:
             session_id = uuid.UUID(str(session))
         except ValueError as exc:
             raise TokenInvalid() from exc
+        roles = payload.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+            raise TokenInvalid()
         return Claims(
             user_id=int(subject),
             session_id=session_id,
@@ -154,4 +172,5 @@ class TokenCodec:
             token_type=expected,
             issued_at=issued_at,
             expires_at=expires_at,
+            roles=tuple(roles),
         )
