@@ -59,6 +59,7 @@ MANIFEST: dict[str, Feature] = {
             "tests/fixtures/auth.py",
             "tests/test_auth.py",
             "tests/test_auth_cli.py",
+            "tests/test_auth_limits.py",
             "tests/test_auth_race.py",
             "tests/test_auth_tokens.py",
             "tests/test_access.py",
@@ -88,6 +89,10 @@ MANIFEST: dict[str, Feature] = {
     "ai_anthropic": Feature(
         enabled=lambda answers: answers["ai_provider"] in ("anthropic", "both"),
         paths=("app/core/ai/providers/anthropic.py", "tests/wire/anthropic_api.py"),
+    ),
+    "auth_redis": Feature(
+        enabled=lambda answers: answers["use_auth"] and answers["use_redis"],
+        paths=("tests/test_auth_redis.py",),
     ),
     "redis": Feature(
         enabled=lambda answers: bool(answers["use_redis"]),

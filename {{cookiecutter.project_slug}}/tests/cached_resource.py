@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, request
 
+from app.core.access import public
 from app.core.cache import cached_response, invalidates
 from app.core.exceptions import BadRequestError, NotFoundError
 from app.core.rate_limit import apply_view_limits, rate_limit_exempt
@@ -24,11 +25,13 @@ NAMESPACE = "resource"
 def add_resource_routes(app: Flask, path: Path) -> None:
     """Serve the JSON object in ``path`` at ``URL`` (GET cached, POST replaces it).
 
-    The routes are exempt from rate limits, so tests of the cache never meet one.
+        The routes are public and exempt from rate limits, so tests of the cache never
+    meet credentials or limits.
     """
     bp = Blueprint("resource", __name__, url_prefix=URL)
 
     @bp.get("")
+    @public
     @rate_limit_exempt
     @cached_response(NAMESPACE)
     def read() -> Any:
@@ -37,6 +40,7 @@ def add_resource_routes(app: Flask, path: Path) -> None:
         return success(json.loads(path.read_text()))
 
     @bp.post("")
+    @public
     @rate_limit_exempt
     @invalidates(NAMESPACE)
     def write() -> Any:

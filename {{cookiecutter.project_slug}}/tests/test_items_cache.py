@@ -6,8 +6,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from app import create_app
-from tests.support import make_settings
+from tests.conftest import MakeApp
 
 ITEMS = "/api/v1/items"
 
@@ -70,10 +69,10 @@ def test_a_missing_item_is_not_cached(client: FlaskClient) -> None:
     assert "X-Cache" not in client.get(f"{ITEMS}/999999").headers
 
 
-def test_item_writes_have_a_burst_limit_checked_before_validation() -> None:
+def test_item_writes_have_a_burst_limit_checked_before_validation(make_app: MakeApp) -> None:
     # The moving window counts exactly (the default may let one more through at a
     # window's edge), and invalid bodies are quick: all eleven fall within a second.
-    client = create_app(make_settings(RATE_LIMIT_STRATEGY="moving-window")).test_client()
+    client = make_app(RATE_LIMIT_STRATEGY="moving-window").test_client()
     codes = [client.post(ITEMS, json={}).status_code for _ in range(11)]
     assert codes == [422] * 10 + [429]
     assert client.get("/api/v1/version").status_code == 200  # the limit was the endpoint's own

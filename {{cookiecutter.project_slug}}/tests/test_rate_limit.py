@@ -11,31 +11,46 @@ from flask import Flask, request
 from flask.testing import FlaskClient
 from pydantic import ValidationError
 
-from app import create_app
 from app.core.rate_limit import apply_view_limits, rate_limit
 from app.core.responses import success
+from tests.conftest import MakeApp
 from tests.support import make_settings
 
 VERSION = "/api/v1/version"
 
 
-def exact_app(**overrides: Any) -> Flask:
-    """An app counting with the moving window, which is exact; the sliding window
-    counter may let one more request through just after a window ends."""
-    return create_app(make_settings(RATE_LIMIT_STRATEGY="moving-window", **overrides))
+@pytest.fixture
+def exact_app(make_app: MakeApp) -> MakeApp:
+    """Build apps counting with the moving window, which is exact; the sliding
+    window counter may let one more request through just after a window ends."""
+
+    def make(**overrides: Any) -> Flask:
+        return make_app(RATE_LIMIT_STRATEGY="moving-window", **overrides)
+
+    return make
 
 
-def limited_app(**overrides: Any) -> Flask:
-    """An app with a test route limited to 2 a minute, on top of ``overrides``."""
-    app = exact_app(**overrides)
+@pytest.fixture
+def limited_app(exact_app: MakeApp) -> MakeApp:
+    """Build apps with a test route limited to 2 a minute, on top of ``overrides``."""
 
-    @app.get("/_test/scarce")
-    @rate_limit("2/minute")
-    def scarce() -> Any:
-        return success({"ok": True})
+    def make(**overrides: Any) -> Flask:
+        app = exact_app(**overrides)
 
-    apply_view_limits(app)
-    return app
+        @app.get("/_test/scarce")
+        @rate_limit("2/minute")
+        def scarce() -> Any:
+            return success({"ok": True})
+
+        apply_view_limits(app)
+        return app
+
+    return make
+
+
+def from_addresses(app: Flask) -> FlaskClient:
+    """A client known only by its address (no credentials), whatever the project."""
+    return FlaskClient(app)
 
 
 def statuses(client: FlaskClient, url: str, times: int, **kwargs: Any) -> list[int]:
@@ -43,10 +58,10 @@ def statuses(client: FlaskClient, url: str, times: int, **kwargs: Any) -> list[i
 
 
 @pytest.mark.parametrize("strategy", ["sliding-window-counter", "moving-window"])
-def test_the_default_limit_applies_to_every_endpoint(strategy: str) -> None:
+def test_the_default_limit_applies_to_every_endpoint(make_app: MakeApp, strategy: str) -> None:
     if time.time() % 60 > 55:  # keep the sliding window's edge out of the test
         time.sleep(60.1 - time.time() % 60)
-    app = create_app(make_settings(RATE_LIMIT_DEFAULT="3/minute", RATE_LIMIT_STRATEGY=strategy))
+    app = make_app(RATE_LIMIT_DEFAULT="3/minute", RATE_LIMIT_STRATEGY=strategy)
     client = app.test_client()
     assert statuses(client, VERSION, 2) == [200, 200]
     # One budget for the whole API: another endpoint draws on the same one.
@@ -54,8 +69,8 @@ def test_the_default_limit_applies_to_every_endpoint(strategy: str) -> None:
     assert client.get(VERSION).status_code == 429
 
 
-def test_a_refused_request_gets_the_envelope_and_retry_after() -> None:
-    client = exact_app(RATE_LIMIT_DEFAULT="1/minute").test_client()
+def test_a_refused_request_gets_the_envelope_and_retry_after(exact_app: MakeApp) -> None:
+    client = from_addresses(exact_app(RATE_LIMIT_DEFAULT="1/minute"))
     first = client.get(VERSION)
     assert first.headers["X-RateLimit-Limit"] == "1"
     assert first.headers["X-RateLimit-Remaining"] == "0"
@@ -74,7 +89,7 @@ def test_a_refused_request_gets_the_envelope_and_retry_after() -> None:
     assert int(response.headers["X-RateLimit-Reset"]) > time.time()
 
 
-def test_a_view_limit_counts_for_its_endpoint_on_top_of_the_budget() -> None:
+def test_a_view_limit_counts_for_its_endpoint_on_top_of_the_budget(limited_app: MakeApp) -> None:
     client = limited_app(RATE_LIMIT_DEFAULT="6/minute").test_client()
     assert statuses(client, "/_test/scarce", 3) == [200, 200, 429]
     assert client.get("/_test/scarce").json["error"]["details"]["limit"] == "2 per 1 minute"  # type: ignore[index]
@@ -84,7 +99,7 @@ def test_a_view_limit_counts_for_its_endpoint_on_top_of_the_budget() -> None:
     assert statuses(client, VERSION, 2) == [200, 429]
 
 
-def test_a_view_limit_can_count_against_its_own_key() -> None:
+def test_a_view_limit_can_count_against_its_own_key(exact_app: MakeApp) -> None:
     app = exact_app()
 
     @app.post("/_test/sign-in")
@@ -108,7 +123,7 @@ def test_a_view_limit_can_count_against_its_own_key() -> None:
     assert attempts("grace", "198.51.100.1") == [200, 200]
 
 
-def test_stacked_limits_allow_a_burst_then_hold_the_rate() -> None:
+def test_stacked_limits_allow_a_burst_then_hold_the_rate(exact_app: MakeApp) -> None:
     app = exact_app()
 
     @app.get("/_test/bursty")
@@ -125,16 +140,16 @@ def test_stacked_limits_allow_a_burst_then_hold_the_rate() -> None:
     assert refused["error"]["details"]["limit"] == "4 per 1 minute"  # type: ignore[index]
 
 
-def test_each_client_address_has_its_own_budget() -> None:
-    client = exact_app(RATE_LIMIT_DEFAULT="2/minute").test_client()
+def test_each_client_address_has_its_own_budget(exact_app: MakeApp) -> None:
+    client = from_addresses(exact_app(RATE_LIMIT_DEFAULT="2/minute"))
     first = {"REMOTE_ADDR": "198.51.100.1"}
     second = {"REMOTE_ADDR": "198.51.100.2"}
     assert statuses(client, VERSION, 3, environ_base=first) == [200, 200, 429]
     assert statuses(client, VERSION, 2, environ_base=second) == [200, 200]
 
 
-def test_a_client_cannot_claim_another_address_without_a_trusted_proxy() -> None:
-    client = exact_app(RATE_LIMIT_DEFAULT="2/minute").test_client()
+def test_a_client_cannot_claim_another_address_without_a_trusted_proxy(exact_app: MakeApp) -> None:
+    client = from_addresses(exact_app(RATE_LIMIT_DEFAULT="2/minute"))
     peer = {"REMOTE_ADDR": "198.51.100.1"}
     codes = [
         client.get(VERSION, environ_base=peer, headers={"X-Forwarded-For": f"203.0.113.{n}"})
@@ -143,9 +158,9 @@ def test_a_client_cannot_claim_another_address_without_a_trusted_proxy() -> None
     assert [response.status_code for response in codes] == [200, 200, 429]
 
 
-def test_behind_a_trusted_proxy_the_forwarded_address_counts() -> None:
+def test_behind_a_trusted_proxy_the_forwarded_address_counts(exact_app: MakeApp) -> None:
     app = exact_app(RATE_LIMIT_DEFAULT="2/minute", TRUSTED_PROXY_COUNT=1)
-    client = app.test_client()
+    client = from_addresses(app)
     proxy = {"REMOTE_ADDR": "10.0.0.2"}
     for address in ("203.0.113.1", "203.0.113.2"):
         headers = {"X-Forwarded-For": address}
@@ -153,8 +168,8 @@ def test_behind_a_trusted_proxy_the_forwarded_address_counts() -> None:
     assert client.get(VERSION, environ_base=proxy, headers=headers).status_code == 429
 
 
-def test_an_ipv6_client_counts_by_its_64_network() -> None:
-    client = exact_app(RATE_LIMIT_DEFAULT="2/minute").test_client()
+def test_an_ipv6_client_counts_by_its_64_network(exact_app: MakeApp) -> None:
+    client = from_addresses(exact_app(RATE_LIMIT_DEFAULT="2/minute"))
     same_network = [{"REMOTE_ADDR": f"2001:db8:1:2::{n}"} for n in (1, 2, 3)]
     codes = [client.get(VERSION, environ_base=address).status_code for address in same_network]
     assert codes == [200, 200, 429]
@@ -162,7 +177,7 @@ def test_an_ipv6_client_counts_by_its_64_network() -> None:
     assert client.get(VERSION, environ_base=other_network).status_code == 200
 
 
-def test_health_checks_are_never_limited() -> None:
+def test_health_checks_are_never_limited(exact_app: MakeApp) -> None:
     app = exact_app(RATE_LIMIT_DEFAULT="1/minute")
     app.extensions["readiness_probes"].clear()  # the limits are under test, not the dependencies
     client = app.test_client()
@@ -172,14 +187,14 @@ def test_health_checks_are_never_limited() -> None:
         assert "X-RateLimit-Limit" not in responses[-1].headers
 
 
-def test_limits_can_be_turned_off() -> None:
+def test_limits_can_be_turned_off(limited_app: MakeApp) -> None:
     client = limited_app(RATE_LIMIT_ENABLED=False, RATE_LIMIT_DEFAULT="1/minute").test_client()
     assert statuses(client, "/_test/scarce", 3) == [200, 200, 200]
     assert statuses(client, VERSION, 3) == [200, 200, 200]
     assert "X-RateLimit-Limit" not in client.get(VERSION).headers
 
 
-def test_limited_operations_document_429_with_retry_after() -> None:
+def test_limited_operations_document_429_with_retry_after(limited_app: MakeApp) -> None:
     document = limited_app().test_client().get("/api/v1/openapi.json").json
     assert document is not None
     version = document["paths"][VERSION]["get"]["responses"]["429"]
@@ -188,7 +203,7 @@ def test_limited_operations_document_429_with_retry_after() -> None:
     assert "429" not in document["paths"]["/api/v1/health"]["get"]["responses"]
 
 
-def test_without_a_default_limit_only_views_with_limits_document_429() -> None:
+def test_without_a_default_limit_only_views_with_limits_document_429(limited_app: MakeApp) -> None:
     document = limited_app(RATE_LIMIT_DEFAULT="").test_client().get("/api/v1/openapi.json").json
     assert document is not None
     assert "429" not in document["paths"][VERSION]["get"]["responses"]

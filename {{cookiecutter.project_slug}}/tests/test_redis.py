@@ -23,6 +23,7 @@ from app.core.cache import CacheManager, get_cache
 from app.core.config import ConfigurationError, Settings
 from app.core.redis import create_client
 from tests.cached_resource import URL, add_resource_routes
+from tests.conftest import MakeApp
 from tests.support import make_settings
 
 VERSION = "/api/v1/version"
@@ -68,9 +69,9 @@ def timed(client: FlaskClient, method: str, url: str, **kwargs: Any) -> tuple[in
 
 
 def test_with_redis_down_requests_are_served_fast(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_app: MakeApp, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = create_app(make_settings(REDIS_URL=closed_port_url()))
+    app = make_app(REDIS_URL=closed_port_url())
     add_resource_routes(app, tmp_path / "resource.json")
     client = app.test_client()
     assert timed(client, "POST", URL, json={"name": "still works"})[0] == 200
@@ -96,9 +97,9 @@ def test_with_redis_down_each_process_still_counts_its_requests() -> None:
 
 
 def test_a_hung_redis_costs_one_slow_request_not_every_request(
-    tmp_path: Path, hung_redis_url: str
+    make_app: MakeApp, tmp_path: Path, hung_redis_url: str
 ) -> None:
-    app = create_app(make_settings(REDIS_URL=hung_redis_url, REDIS_TIMEOUT=0.1))
+    app = make_app(REDIS_URL=hung_redis_url, REDIS_TIMEOUT=0.1)
     add_resource_routes(app, tmp_path / "resource.json")
     (tmp_path / "resource.json").write_text('{"name": "x"}')
     client = app.test_client()
@@ -213,8 +214,8 @@ def test_a_redis_url_of_another_scheme_is_refused(url: str) -> None:
         make_settings(REDIS_URL=url)
 
 
-def test_without_redis_jobs_answer_503() -> None:
-    client = create_app(make_settings(REDIS_URL="")).test_client()
+def test_without_redis_jobs_answer_503(make_app: MakeApp) -> None:
+    client = make_app(REDIS_URL="").test_client()
     response = client.post("/api/v1/jobs/cache-purge")
     assert response.status_code == 503
     assert response.json["error"]["code"] == "JOBS_UNAVAILABLE"  # type: ignore[index]

@@ -32,17 +32,22 @@ def free_port() -> int:
         return port
 
 
-def call(method: str, url: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
+def call(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    """Status, headers and JSON body (None if empty) of one HTTP request."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310 - loopback
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return response.status, dict(response.headers), json.loads(response.read())
+            raw = response.read()
+            return response.status, dict(response.headers), json.loads(raw) if raw else None
     except urllib.error.HTTPError as exc:
         with exc:
-            return exc.code, dict(exc.headers), json.loads(exc.read())
+            raw = exc.read()
+            return exc.code, dict(exc.headers), json.loads(raw) if raw else None
 
 
 @contextmanager

@@ -40,6 +40,7 @@ from spectree.page import PAGE_TEMPLATES
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.routing import Rule
 
+from app.core.access import public
 from app.core.exceptions import APIError, BadRequestError, ValidationFailedError
 from app.core.responses import ErrorResponse, FieldError, Location, SuccessResponse
 
@@ -317,12 +318,14 @@ docs = Blueprint("docs", __name__, url_prefix="/api/v1")
 
 
 @docs.get("/openapi.json")
+@public
 def openapi_json() -> Any:
     """The OpenAPI document."""
     return openapi_document()
 
 
 @docs.get("/docs")
+@public
 def swagger_ui() -> str:
     """Interactive API documentation (Swagger UI)."""
     page: str = PAGE_TEMPLATES["swagger"]

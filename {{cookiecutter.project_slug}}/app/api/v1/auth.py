@@ -6,6 +6,7 @@ import uuid
 
 from flask import Blueprint, Response, request
 
+from app.core.access import public
 from app.core.auth import current_session_id, current_user
 from app.core.auth.guard import authenticator
 from app.core.db import get_session
@@ -52,6 +53,7 @@ def _client() -> service.Client:
 
 
 @bp.post("/register")
+@public
 @rate_limit(ATTEMPTS_PER_ADDRESS, key=address_key)
 @rate_limit(ATTEMPTS_PER_ACCOUNT, key=_account_key)
 @validate(data=UserPublic, status=201, errors=[409], tags=["auth"])
@@ -62,6 +64,7 @@ def register(json: UserCreate) -> Response:
 
 
 @bp.post("/login")
+@public
 @rate_limit(ATTEMPTS_PER_ADDRESS, key=address_key)
 @rate_limit(ATTEMPTS_PER_ACCOUNT, key=_account_key)
 @validate(data=TokenPair, errors=[401, 403], tags=["auth"])
@@ -74,6 +77,7 @@ def login(json: LoginRequest) -> Response:
 
 
 @bp.post("/refresh")
+@public
 @rate_limit(REFRESHES_PER_ADDRESS, key=address_key)
 @validate(data=TokenPair, errors=[401, 403], tags=["auth"])
 def refresh(json: RefreshRequest) -> Response:

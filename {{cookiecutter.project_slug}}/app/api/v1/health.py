@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app
 
 from app import __version__
+from app.core.access import public
 from app.core.openapi import validate
 from app.core.rate_limit import rate_limit_exempt
 from app.core.readiness import run_probes
@@ -15,6 +16,7 @@ bp = Blueprint("health", __name__, url_prefix="/api/v1")
 
 
 @bp.get("/health")
+@public
 @rate_limit_exempt
 @validate(data=Liveness, tags=["health"])
 def health() -> Response:
@@ -23,6 +25,7 @@ def health() -> Response:
 
 
 @bp.get("/health/ready")
+@public
 @rate_limit_exempt
 @validate(data=Readiness, errors=[503], tags=["health"])
 def ready() -> Response:
@@ -34,6 +37,7 @@ def ready() -> Response:
 
 
 @bp.get("/version")
+@public
 @validate(data=VersionInfo, tags=["health"])
 def version() -> Response:
     """The name and version of this service."""

@@ -13,8 +13,8 @@ def current_user() -> User:
     """The user who sent the current request (views of public endpoints have none)."""
     if "current_user" not in g:
         raise RuntimeError(
-            "No authenticated user: the endpoint is public. Remove it from "
-            "PUBLIC_ENDPOINTS or decorate the view with @require_auth."
+            "No authenticated user: the view is @public. Remove the marker, or "
+            "decorate the view with @require_auth."
         )
     user: User = g.current_user
     return user

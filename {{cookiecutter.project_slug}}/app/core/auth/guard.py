@@ -1,9 +1,9 @@
 """The Flask side of auth: who may call what, checked before every request.
 
 Deny by default: an endpoint answers 401 without a valid access token unless
-it is listed in ``PUBLIC_ENDPOINTS`` or belongs to a blueprint in
-``PUBLIC_BLUEPRINTS``. ``require_roles`` narrows a view to some roles; the
-users blueprint requires ``admin`` for everything it will ever hold.
+its view is marked ``@public`` (``app.core.access``). ``require_roles`` narrows
+a view to some roles; the users blueprint requires ``admin`` for everything it
+will ever hold.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, g, request
 from sqlalchemy import event, orm
 
-from app.core import caller, scoping
+from app.core import access, caller, scoping
 from app.core.auth import cli
 from app.core.auth.errors import AuthenticationRequired, NotAllowed
 from app.core.auth.ownership import OwnerRule
@@ -30,10 +30,6 @@ from app.services.auth import REVOKED_SESSIONS, Authenticator, SessionStates
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Blueprints anyone may call: liveness and readiness probes, the API docs.
-PUBLIC_BLUEPRINTS = frozenset({"health", "docs"})
-#: Single endpoints anyone may call: how a client gets its first tokens.
-PUBLIC_ENDPOINTS = frozenset({"auth.register", "auth.login", "auth.refresh"})
 #: Blueprints whose every endpoint needs one of the roles, including endpoints
 #: added later without ``@require_roles``.
 ROLE_BLUEPRINTS: dict[str, tuple[str, ...]] = {"users": ("admin",)}
@@ -87,8 +83,7 @@ def authenticator() -> Authenticator:
 
 
 def is_public(endpoint: str) -> bool:
-    blueprint, _, _ = endpoint.rpartition(".")
-    return endpoint in PUBLIC_ENDPOINTS or blueprint in PUBLIC_BLUEPRINTS
+    return access.is_public(current_app.view_functions[endpoint])
 
 
 def _authenticate_request() -> None:
@@ -214,7 +209,7 @@ def _document_security(document: dict[str, Any], app: Flask) -> None:
         "bearerFormat": "JWT",
     }
     for rule, view, operation in operations(document, app):
-        if is_public(rule.endpoint):
+        if access.is_public(view):
             continue
         operation["security"] = [{"bearerAuth": []}]
         responses = operation.setdefault("responses", {})
