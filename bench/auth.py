@@ -31,9 +31,16 @@ def main() -> None:
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-auth-") as tmp:
-        project = bake(Path(tmp) / "out")
+        # Auth alone: no Redis (its session cache has a benchmark of its own), no AI.
+        project = bake(Path(tmp) / "out", "use_redis=no", "ai_provider=none")
         database = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        env = clean_env(APP_ENV="production", DATABASE_URL=database, LOG_LEVEL="WARNING")
+        env = clean_env(
+            APP_ENV="production",
+            DATABASE_URL=database,
+            LOG_LEVEL="WARNING",
+            # What authentication costs is measured here, not rate limiting.
+            RATE_LIMIT_ENABLED="false",
+        )
         subprocess.run(
             [BIN / "flask", "--app", "app", "db", "upgrade"],
             cwd=project,

@@ -55,7 +55,16 @@ def free_port() -> int:
 
 def bake(output: Path) -> Path:
     subprocess.run(
-        [BIN / "cookiecutter", "--no-input", "-o", output, TEMPLATE],
+        # Public items (no auth) and no AI: the cache and the limiter alone.
+        [
+            BIN / "cookiecutter",
+            "--no-input",
+            "-o",
+            output,
+            TEMPLATE,
+            "use_auth=no",
+            "ai_provider=none",
+        ],
         check=True,
         stdout=subprocess.DEVNULL,
     )

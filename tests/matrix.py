@@ -72,7 +72,7 @@ LEFTOVERS: dict[str, list[str]] = {
         r"(?i)\badmins?\b",
     ],
     "redis": [
-        r"(?i)redis",
+        r"(?i)redis(?!tribut)",  # not "Redistribution" in license texts
         r"(?i)\brq\b",
         r"JOB_",
         r"/jobs",

@@ -147,7 +147,7 @@ class Settings(BaseSettings):
     PASSWORD_HASH_TIME_COST: int = Field(default=3, ge=1)
     PASSWORD_HASH_MEMORY_KIB: int = Field(default=65_536, ge=8)
     PASSWORD_HASH_PARALLELISM: int = Field(default=4, ge=1)
-    #: Seconds a session's state may be served from a shared cache (Redis) before
+    #: Seconds a session's state may be served from a shared cache before
     #: the database is asked again; revocations drop it at once.
     AUTH_SESSION_CACHE_TTL: float = Field(default=30, ge=0)
     #: Roles that rate limits do not apply to (comma separated), e.g. "admin".
