@@ -54,6 +54,7 @@ MANIFEST: dict[str, Feature] = {
             "app/schemas/auth.py",
             "app/schemas/user.py",
             "app/services/auth.py",
+            "app/services/sessions.py",
             "app/services/users.py",
             "migrations/2026_01_02_0002_create_users_and_sessions.py",
             "tests/fixtures/auth.py",

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from app.core.cache import get_cache
-from app.services.auth import SessionStates
+from app.services.sessions import SessionStates
 from tests.conftest import MakeApp
 from tests.fixtures.auth import Login, MakeUser, bearer, tokens
 from tests.fixtures.database import migrate, temporary_database

@@ -11,7 +11,7 @@ from app.core.exceptions import ConflictError, NotFoundError
 from app.models.user import User
 from app.schemas.auth import MeUpdate
 from app.schemas.user import UserAdminUpdate
-from app.services.auth import revoke_sessions
+from app.services.sessions import revoke_sessions
 
 
 def get_user(session: Session, *, user_id: int) -> User:

@@ -26,6 +26,7 @@ from app.schemas.auth import (
     UserPublic,
 )
 from app.services import auth as service
+from app.services import sessions as sessions_service
 from app.services import users as users_service
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
@@ -89,7 +90,7 @@ def refresh(json: RefreshRequest) -> Response:
 @validate(status=204, tags=["auth"])
 def logout() -> Response:
     """End the session of this access token."""
-    service.revoke_sessions(
+    sessions_service.revoke_sessions(
         get_session(), user_id=current_user().id, reason="logout", only=current_session_id()
     )
     return Response(status=204)
@@ -99,7 +100,7 @@ def logout() -> Response:
 @validate(status=204, tags=["auth"])
 def logout_all() -> Response:
     """End every session of your account, this one included."""
-    service.revoke_sessions(get_session(), user_id=current_user().id, reason="logout_all")
+    sessions_service.revoke_sessions(get_session(), user_id=current_user().id, reason="logout_all")
     return Response(status=204)
 
 
@@ -137,7 +138,7 @@ def change_password(json: PasswordChange) -> Response:
 @validate(data=SessionsPublic, tags=["auth"])
 def sessions() -> Response:
     """Your active sessions, newest first."""
-    found = service.active_sessions(get_session(), user_id=current_user().id)
+    found = sessions_service.active_sessions(get_session(), user_id=current_user().id)
     this = current_session_id()
     listed = [
         SessionPublic.model_validate(item).model_copy(update={"current": item.id == this})
@@ -150,7 +151,7 @@ def sessions() -> Response:
 @validate(status=204, errors=[404], tags=["auth"])
 def revoke_session(session_id: uuid.UUID) -> Response:
     """End one of your sessions."""
-    ended = service.revoke_sessions(
+    ended = sessions_service.revoke_sessions(
         get_session(), user_id=current_user().id, reason="revoked", only=session_id
     )
     if not ended:

@@ -26,7 +26,8 @@ from app.core.db import db, get_session
 from app.core.exceptions import APIError
 from app.core.openapi import add_document_hook, error_response, operations
 from app.models.user import ROLES, User
-from app.services.auth import REVOKED_SESSIONS, Authenticator, SessionStates
+from app.services.auth import Authenticator
+from app.services.sessions import REVOKED_SESSIONS, SessionStates
 
 F = TypeVar("F", bound=Callable[..., Any])
 
