@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ai.py [--clients 110] [--seconds 10] [--delay 1.0]
 
-Bakes the default project (``ai_provider=openai``, no database), serves it with
+Bakes the AI module alone (``ai_provider=openai``; no database, auth or Redis), serves it with
 its own ``gunicorn.conf.py`` and ONE worker process, points ``AI_BASE_URL`` at a
 loopback OpenAI-compatible upstream that answers after ``--delay`` seconds, and
 keeps ``--clients`` concurrent clients posting to ``/api/v1/ai/generate`` (from a
@@ -51,7 +51,16 @@ def free_port() -> int:
 
 def bake(output: Path) -> Path:
     subprocess.run(
-        [BIN / "cookiecutter", "--no-input", "-o", output, TEMPLATE, "database=none"],
+        [
+            BIN / "cookiecutter",
+            "--no-input",
+            "-o",
+            output,
+            TEMPLATE,
+            "database=none",
+            "use_auth=no",
+            "use_redis=no",
+        ],
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -161,6 +170,8 @@ def main() -> None:
             AI_API_KEY="sk-bench",
             AI_BASE_URL=upstream_url,
             AI_MAX_RETRIES="0",
+            # Every client comes from 127.0.0.1: per-address limits would measure the limiter.
+            RATE_LIMIT_ENABLED="false",
             LOG_LEVEL="WARNING",
             PORT=str(port),
             WEB_CONCURRENCY="1",

@@ -78,6 +78,7 @@ MANIFEST: dict[str, Feature] = {
             "tests/fixtures/ai.py",
             "tests/test_ai_api.py",
             "tests/test_ai_client.py",
+            "tests/test_ai_limits.py",
             "tests/test_ai_provider_errors.py",
             "tests/test_ai_providers.py",
             "tests/wire",
@@ -94,6 +95,10 @@ MANIFEST: dict[str, Feature] = {
     "auth_redis": Feature(
         enabled=lambda answers: answers["use_auth"] and answers["use_redis"],
         paths=("tests/test_auth_redis.py",),
+    ),
+    "ai_redis": Feature(
+        enabled=lambda answers: answers["ai_provider"] != "none" and answers["use_redis"],
+        paths=("app/api/v1/ai_jobs.py", "app/tasks/ai.py", "tests/test_ai_jobs.py"),
     ),
     "redis": Feature(
         enabled=lambda answers: bool(answers["use_redis"]),

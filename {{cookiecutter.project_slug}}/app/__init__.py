@@ -93,6 +93,12 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(jobs_api.bp)
 {%- endif %}
+{%- if cookiecutter.ai_provider != "none" and cookiecutter.use_redis %}
+
+    from app.api.v1 import ai_jobs
+
+    app.register_blueprint(ai_jobs.bp)
+{%- endif %}
 
     # Last, because it wraps the views registered above with their own limits.
     rate_limit.apply_view_limits(app)

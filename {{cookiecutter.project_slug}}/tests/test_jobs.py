@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,31 +22,9 @@ from app.core.caller import caller_key
 from app.core.jobs import get_queue
 from tests import sample_jobs
 from tests.conftest import MakeApp
+from tests.fixtures.redis import PROJECT, WORKER, run_burst_worker, worker_env
 
-PROJECT = Path(__file__).resolve().parents[1]
-WORKER = [sys.executable, "-m", "flask", "--app", "app", "worker"]
 JOBS = "/api/v1/jobs"
-
-
-def worker_env() -> dict[str, str]:
-    # The worker reads its settings as the app does: from the environment, where
-    # the fixtures put this run's Redis, key prefix and database.
-    return {**os.environ, "APP_ENV": "testing"}
-
-
-def run_burst_worker() -> str:
-    """Run ``flask worker --burst`` to the end; return its output."""
-    result = subprocess.run(  # noqa: S603 - the project's own command
-        [*WORKER, "--burst"],
-        cwd=PROJECT,
-        env=worker_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout + result.stderr
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from limits import parse_many
-from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +35,36 @@ def _split_commas(value: Any) -> Any:
 
 #: A list given in the environment as comma-separated values.
 CommaSeparated = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+
+
+def _check_rate_limits(value: str) -> str:
+    value = value.strip()
+    if value:
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not a rate limit: use forms like '60/minute' or '10/second;1/hour'"
+            ) from exc
+    return value
+
+
+#: Rate limits such as "10/second;100/hour"; empty: none.
+RateLimits = Annotated[str, AfterValidator(_check_rate_limits)]
+{%- if cookiecutter.use_redis %}
+
+
+def _check_redis_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return value
+
+
+#: A Redis URL; empty: none.
+RedisURL = Annotated[str | None, AfterValidator(_check_redis_url)]
+{%- endif %}
 
 
 class Settings(BaseSettings):
@@ -64,11 +94,12 @@ class Settings(BaseSettings):
     #: Seconds each dependency gets to answer the readiness check.
     HEALTH_CHECK_TIMEOUT: float = Field(default=2.0, gt=0, le=30)
 
-    #: Rate limits, counted per client IP address (see ``app/core/rate_limit.py``).
+    #: Rate limits, counted per client: an identified caller, or else an IP address
+    #: (see ``app/core/rate_limit.py``).
     RATE_LIMIT_ENABLED: bool = True
     #: Requests each client may make, across the whole API; views may add stricter
     #: limits. Stack limits for bursts: "10/second;60/minute". Empty: no such limit.
-    RATE_LIMIT_DEFAULT: str = "60/minute"
+    RATE_LIMIT_DEFAULT: RateLimits = "60/minute"
     #: "sliding-window-counter": two counters per client and limit, approximate at
     #: window edges. "moving-window": exact, but stores one entry per request.
     RATE_LIMIT_STRATEGY: Literal["sliding-window-counter", "moving-window"] = (
@@ -92,7 +123,7 @@ class Settings(BaseSettings):
     #: Redis for the shared cache, the rate-limit counters and the job queue:
     #: ``redis://[:password@]host:6379/0`` (``rediss://`` for TLS). Unset: the cache
     #: and the rate limits stay in the process and background jobs are unavailable.
-    REDIS_URL: str | None = None
+    REDIS_URL: RedisURL = None
     #: Start of every key this app writes; apps sharing a Redis need different ones.
     REDIS_KEY_PREFIX: str = Field(
         default="{{ cookiecutter.project_slug }}",
@@ -178,6 +209,16 @@ class Settings(BaseSettings):
     AI_MAX_CONCURRENT: int = Field(default=100, ge=1)
     #: Log prompts and replies (they may hold personal data: off by default).
     AI_LOG_CONTENT: bool = False
+    #: AI requests each caller may make, generation and jobs together (on top of
+    #: RATE_LIMIT_DEFAULT). Empty: no AI quota.
+    AI_RATE_LIMIT: RateLimits = "10/hour"
+{%- if cookiecutter.use_auth %}
+    #: The AI quota of administrators.
+    AI_RATE_LIMIT_ADMIN: RateLimits = "100/hour"
+{%- endif %}
+    #: Seconds a reply to a deterministic request (temperature 0) is kept and
+    #: given again to the same request; 0: replies are never reused.
+    AI_CACHE_TTL: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _check_ai_settings(self) -> Settings:
@@ -192,30 +233,6 @@ class Settings(BaseSettings):
             if parts.scheme not in {"http", "https"} or not parts.hostname:
                 raise ValueError("AI_BASE_URL must be an http:// or https:// URL")
         return self
-{%- endif %}
-
-    @field_validator("RATE_LIMIT_DEFAULT")
-    @classmethod
-    def _check_rate_limit(cls, value: str) -> str:
-        if value.strip():
-            try:
-                parse_many(value)
-            except ValueError as exc:
-                raise ValueError(
-                    f"{value!r} is not a rate limit: use forms like '60/minute' or "
-                    "'10/second;100/hour'"
-                ) from exc
-        return value.strip()
-{%- if cookiecutter.use_redis %}
-
-    @field_validator("REDIS_URL")
-    @classmethod
-    def _check_redis_url(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
-        return value
 {%- endif %}
 
     @model_validator(mode="after")

@@ -13,7 +13,8 @@
 
 Every request counts against its client's ``RATE_LIMIT_DEFAULT`` budget,
 whatever the endpoint; a view's own limits apply on top, counted for that
-endpoint alone. :func:`client_key` says who the client is.
+endpoint alone, or for every view that names the same ``scope`` (a quota
+that several endpoints draw on). :func:`client_key` says who the client is.
 
 Flask-Limiter does the counting: in the process, or in a shared store when
 another extension configured one (then every process and instance enforces
@@ -47,7 +48,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 logger = logging.getLogger(__name__)
 
-#: Where ``@rate_limit`` leaves its declarations on a view: (limits, key function).
+#: Where ``@rate_limit`` leaves its declarations on a view: (limits, key function, scope).
 LIMITS_ATTR = "__rate_limits__"
 EXEMPT_ATTR = "__rate_limit_exempt__"
 RETRY_AFTER_HEADERS = {
@@ -86,20 +87,27 @@ def address_key() -> str:
 
 
 def rate_limit(
-    limits: str | Callable[[], str], *, key: Callable[[], str] | None = None
+    limits: str | Callable[[], str],
+    *,
+    key: Callable[[], str] | None = None,
+    scope: str | None = None,
 ) -> Callable[[F], F]:
     """Give a view limits of its own (``"10/second;60/minute"``), on top of the default.
 
     :param limits: The limits, or a function that returns them for the current
-        request (a higher quota for some callers, a setting read at run time).
+        request (a higher quota for some callers, a setting read at run time;
+        an empty string: no limit for this request).
     :param key: Who these limits count against, if not :func:`client_key`
         (an account named in the request, say).
+    :param scope: Count requests to every view with this scope together, instead
+        of per view (views that share a scope should share its limits too).
     """
     if isinstance(limits, str):
         parse_many(limits)  # a typo fails at import, not at the first request
 
     def decorator(view: F) -> F:
-        setattr(view, LIMITS_ATTR, [*getattr(view, LIMITS_ATTR, []), (limits, key)])
+        declared = (limits, key, scope)
+        setattr(view, LIMITS_ATTR, [*getattr(view, LIMITS_ATTR, []), declared])
         return view
 
     return decorator
@@ -129,8 +137,12 @@ def apply_view_limits(app: Flask) -> None:
             continue
         limits = getattr(view, LIMITS_ATTR, [])
         limited: Callable[..., Any] = view
-        for value, key in limits:
-            limited = limiter.limit(value, key_func=key, exempt_when=_unlimited)(limited)
+        for value, key, scope in limits:
+            if scope is None:
+                limit = limiter.limit(value, key_func=key, exempt_when=_unlimited)
+            else:
+                limit = limiter.shared_limit(value, scope, key_func=key, exempt_when=_unlimited)
+            limited = limit(limited)
         app.view_functions[endpoint] = limited
         if limits or has_default:
             document_error(app, endpoint, 429, headers=RETRY_AFTER_HEADERS)

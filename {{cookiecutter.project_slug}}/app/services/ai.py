@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
 from app.core.ai.base import Completion, Message, StreamEvent
 from app.core.ai.client import AIClient, StructuredCompletion
 from app.core.ai.structured import SchemaProblem, check_schema
+from app.core.cache import CacheManager
 from app.core.exceptions import ValidationFailedError
 from app.schemas.ai import GenerateRequest, GenerateResult, TokenUsage
+
+#: The cache namespace of reused replies (see :func:`generate_reusing`).
+REPLIES_NAMESPACE = "ai-replies"
 
 
 def messages_of(request: GenerateRequest) -> list[Message]:
@@ -59,6 +65,53 @@ def generate(client: AIClient, *, request: GenerateRequest) -> tuple[GenerateRes
         ),
     )
     return result, list(reply.warnings)
+
+
+def generate_reusing(
+    client: AIClient, cache: CacheManager, *, request: GenerateRequest, ttl: int
+) -> tuple[GenerateResult, list[str], bool]:
+    """:func:`generate`, reusing replies to deterministic requests for ``ttl`` seconds.
+
+    A request with ``temperature`` 0 that matches an earlier one (same provider,
+    model, token cap, conversation and schema) gets the reply stored for that
+    one; the third value says whether it did. Other requests, or a ``ttl`` of 0,
+    always reach the provider. Identical requests that arrive together wait for
+    the first one's reply instead of each calling the provider.
+    """
+    if ttl <= 0 or request.temperature != 0:
+        result, warnings = generate(client, request=request)
+        return result, warnings, False
+    computed: list[bool] = []
+
+    def ask() -> dict[str, Any]:
+        computed.append(True)
+        result, warnings = generate(client, request=request)
+        return {"result": result.model_dump(mode="json"), "warnings": warnings}
+
+    entry = cache.get_or_set(reply_key(client, request), ask, ttl, namespace=REPLIES_NAMESPACE)
+    return GenerateResult.model_validate(entry["result"]), entry["warnings"], not computed
+
+
+def reply_key(client: AIClient, request: GenerateRequest) -> str:
+    """What makes two requests the same request, as a cache key."""
+    model, max_tokens = client.resolve(model=request.model, max_tokens=request.max_tokens)
+    identity = {
+        "provider": client.provider.name,
+        "model": model,
+        "max_tokens": max_tokens,
+        "messages": [[message.role, message.content] for message in messages_of(request)],
+        "response_schema": request.response_schema,
+    }
+    encoded = json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def check(client: AIClient, *, request: GenerateRequest) -> None:
+    """Raise the validation error (422) that ``request`` would meet, without asking
+    the provider: for requests answered later, by a background job."""
+    client.resolve(model=request.model, max_tokens=request.max_tokens)
+    if request.response_schema is not None:
+        _check_schema(request.response_schema, max_bytes=client.settings.AI_MAX_SCHEMA_BYTES)
 
 
 def stream(client: AIClient, *, request: GenerateRequest) -> Iterator[StreamEvent]:

@@ -24,15 +24,18 @@ def enqueue(
     owner: str = "",
     retry: Retry | None = None,
     kwargs: dict[str, Any] | None = None,
+    timeout: int | None = None,
 ) -> JobPublic:
     """Put ``func(**kwargs)`` on ``queue``; retried as ``retry`` says if it fails.
 
     :param result_ttl: Seconds the result stays readable after the job finished.
     :param owner: Who queued it (a caller key); only they may read it, see :func:`get_job`.
+    :param timeout: Seconds the job may run (default: ``JOB_TIMEOUT``).
     """
     job = queue.enqueue_call(
         func,
         kwargs=kwargs,
+        timeout=timeout,
         result_ttl=result_ttl,
         failure_ttl=FAILURE_TTL,
         retry=retry,

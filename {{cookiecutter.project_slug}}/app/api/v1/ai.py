@@ -12,9 +12,16 @@ from flask import Blueprint, Response, stream_with_context
 
 from app.core.ai import get_ai
 from app.core.ai.base import StreamEnd, StreamEvent, TextDelta, close_stream
+from app.core.cache import get_cache
+from app.core.cache.responses import CACHE_HEADER
+{%- if cookiecutter.use_auth %}
+from app.core.caller import current_caller
+{%- endif %}
+from app.core.config import get_settings
 from app.core.exceptions import APIError
 from app.core.logs import get_request_id
 from app.core.openapi import validate
+from app.core.rate_limit import rate_limit
 from app.core.responses import success
 from app.schemas.ai import GenerateRequest, GenerateResult
 from app.services import ai as service
@@ -22,8 +29,23 @@ from app.services import ai as service
 bp = Blueprint("ai", __name__, url_prefix="/api/v1/ai")
 logger = logging.getLogger(__name__)
 
+#: The AI endpoints draw on one quota per caller.
+QUOTA_SCOPE = "ai"
+
+
+def quota() -> str:
+    """The current caller's AI quota, from the settings (empty: none)."""
+    settings = get_settings()
+{%- if cookiecutter.use_auth %}
+    caller = current_caller()
+    if caller is not None and caller.privileged:
+        return settings.AI_RATE_LIMIT_ADMIN
+{%- endif %}
+    return settings.AI_RATE_LIMIT
+
 
 @bp.post("/generate")
+@rate_limit(quota, scope=QUOTA_SCOPE)
 @validate(data=GenerateResult, errors=[502, 503, 504], tags=["ai"])
 def generate(json: GenerateRequest) -> Response:
     """Generate a reply with the configured AI provider.
@@ -33,11 +55,21 @@ def generate(json: GenerateRequest) -> Response:
     and usage, or `error` (`{"code", "message", "request_id"}`) if the provider
     fails once the stream has started. Failures before the first event answer
     with the error envelope and its status, as without streaming.
+
+    When the server keeps replies (`AI_CACHE_TTL`), a request with
+    `"temperature": 0` may get the reply given to the same request before;
+    `X-Cache: HIT` says it did.
     """
     client = get_ai()
     if not json.stream:
-        result, warnings = service.generate(client, request=json)
-        return success(result, warnings=warnings)
+        ttl = get_settings().AI_CACHE_TTL
+        result, warnings, reused = service.generate_reusing(
+            client, get_cache(), request=json, ttl=ttl
+        )
+        response = success(result, warnings=warnings)
+        if ttl and json.temperature == 0:
+            response.headers[CACHE_HEADER] = "HIT" if reused else "MISS"
+        return response
     events = service.stream(client, request=json)
     first = next(events)  # opens the upstream stream; errors here get a status code
     body = _server_sent_events(first, events, client.provider.name)

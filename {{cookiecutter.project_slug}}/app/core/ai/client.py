@@ -164,6 +164,23 @@ class AIClient:
         template = self._request(messages, model, max_tokens, temperature)
         return self._stream(template, time.monotonic() + self.settings.AI_TIMEOUT)
 
+    def resolve(self, *, model: str | None, max_tokens: int | None) -> tuple[str, int]:
+        """The model and token cap a request gets, or a validation error (422)
+        if it asks for a model not allowed or more tokens than ``AI_MAX_TOKENS``."""
+        model = model or self.default_model
+        if model not in self.allowed_models:
+            raise _field_error(
+                "model",
+                f"Model {model!r} is not allowed; use one of: {', '.join(self.allowed_models)}.",
+                "model_not_allowed",
+            )
+        cap = self.settings.AI_MAX_TOKENS
+        if max_tokens is not None and max_tokens > cap:
+            raise _field_error(
+                "max_tokens", f"Input should be less than or equal to {cap}", "less_than_equal"
+            )
+        return model, max_tokens or cap
+
     def close(self) -> None:
         self.provider.close()
 
@@ -177,22 +194,11 @@ class AIClient:
         temperature: float | None,
         json_schema: dict[str, Any] | None = None,
     ) -> GenerationRequest:
-        model = model or self.default_model
-        if model not in self.allowed_models:
-            raise _field_error(
-                "model",
-                f"Model {model!r} is not allowed; use one of: {', '.join(self.allowed_models)}.",
-                "model_not_allowed",
-            )
-        cap = self.settings.AI_MAX_TOKENS
-        if max_tokens is not None and max_tokens > cap:
-            raise _field_error(
-                "max_tokens", f"Input should be less than or equal to {cap}", "less_than_equal"
-            )
+        model, max_tokens = self.resolve(model=model, max_tokens=max_tokens)
         return GenerationRequest(
             messages=tuple(messages),
             model=model,
-            max_tokens=max_tokens or cap,
+            max_tokens=max_tokens,
             timeout=self.settings.AI_TIMEOUT,
             temperature=temperature,
             json_schema=json_schema,
