@@ -23,26 +23,32 @@ def queued_jobs(app: Flask) -> int:
         return get_queue().count
 
 
-def queue_and_run(client: FlaskClient, body: dict[str, Any]) -> dict[str, Any]:
-    """Queue ``body`` as a job, run the worker, return the job as the API shows it."""
+def queue(client: FlaskClient, body: dict[str, Any]) -> str:
+    """Queue ``body`` as a job; return where the API shows it."""
     response = client.post(AI_JOBS, json=body)
     assert response.status_code == 202, response.json
     queued = response.json["data"]  # type: ignore[index]
     assert queued["status"] == "queued"
     assert queued["name"] == "generate_reply"
-    assert response.headers["Location"] == f"/api/v1/jobs/{queued['id']}"
-    run_burst_worker()
-    job: dict[str, Any] = client.get(response.headers["Location"]).json["data"]  # type: ignore[index]
-    return job
+    location: str = response.headers["Location"]
+    assert location == f"/api/v1/jobs/{queued['id']}"
+    return location
+
+
+def job(client: FlaskClient, location: str) -> dict[str, Any]:
+    shown: dict[str, Any] = client.get(location).json["data"]  # type: ignore[index]
+    return shown
 
 
 def test_a_job_answers_what_the_endpoint_answers(app: Flask) -> None:
     client = app.test_client()
     body = {"prompt": "later, please", "max_tokens": 50}
-    job = queue_and_run(client, body)
-    assert job["status"] == "finished", job
+    location = queue(client, body)
+    run_burst_worker()
+    finished = job(client, location)
+    assert finished["status"] == "finished", finished
     direct = client.post(GENERATE, json=body).json["data"]  # type: ignore[index]
-    assert job["result"] == {**direct, "warnings": []}
+    assert finished["result"] == {**direct, "warnings": []}
 
 
 def test_a_job_calls_the_configured_provider(
@@ -55,8 +61,10 @@ def test_a_job_calls_the_configured_provider(
     monkeypatch.setenv("AI_MODEL", "upstream-model")
     upstream.script(wire.reply("Done in the background."), wire.error(401))
 
-    finished = queue_and_run(app.test_client(), {"prompt": "work"})
-    failed = queue_and_run(app.test_client(), {"prompt": "fail"})
+    client = app.test_client()
+    locations = [queue(client, {"prompt": "work"}), queue(client, {"prompt": "fail"})]
+    run_burst_worker()  # runs them in the order they were queued
+    finished, failed = (job(client, location) for location in locations)
 
     assert finished["status"] == "finished", finished
     assert finished["result"]["text"] == "Done in the background."
