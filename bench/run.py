@@ -2,7 +2,7 @@
 
     python3 tasks.py bench            (or: .venv/bin/python bench/run.py [--runs N])
 
-- bake time of the default project and of ``database=none``, against the start-up
+- bake time of the default project and of ``database=none use_auth=no``, against the start-up
   of ``cookiecutter --version`` measured in the same run (the ratio is what to
   compare between machines);
 - time to green: bake, install into a fresh environment from a warm uv cache,
