@@ -69,18 +69,19 @@ def generate(client: AIClient, *, request: GenerateRequest) -> tuple[GenerateRes
 
 def generate_reusing(
     client: AIClient, cache: CacheManager, *, request: GenerateRequest, ttl: int
-) -> tuple[GenerateResult, list[str], bool]:
+) -> tuple[GenerateResult, list[str], str | None]:
     """:func:`generate`, reusing replies to deterministic requests for ``ttl`` seconds.
 
     A request with ``temperature`` 0 that matches an earlier one (same provider,
     model, token cap, conversation and schema) gets the reply stored for that
-    one; the third value says whether it did. Other requests, or a ``ttl`` of 0,
-    always reach the provider. Identical requests that arrive together wait for
-    the first one's reply instead of each calling the provider.
+    one; the third value says whether it did (``"HIT"``) or not (``"MISS"``).
+    Other requests, or a ``ttl`` of 0, always reach the provider (``None``).
+    Identical requests that arrive together wait for the first one's reply
+    instead of each calling the provider.
     """
     if ttl <= 0 or request.temperature != 0:
         result, warnings = generate(client, request=request)
-        return result, warnings, False
+        return result, warnings, None
     computed: list[bool] = []
 
     def ask() -> dict[str, Any]:
@@ -89,7 +90,8 @@ def generate_reusing(
         return {"result": result.model_dump(mode="json"), "warnings": warnings}
 
     entry = cache.get_or_set(reply_key(client, request), ask, ttl, namespace=REPLIES_NAMESPACE)
-    return GenerateResult.model_validate(entry["result"]), entry["warnings"], not computed
+    status = "MISS" if computed else "HIT"
+    return GenerateResult.model_validate(entry["result"]), entry["warnings"], status
 
 
 def reply_key(client: AIClient, request: GenerateRequest) -> str:

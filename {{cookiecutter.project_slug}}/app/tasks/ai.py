@@ -20,7 +20,7 @@ def generate_reply(request: dict[str, Any]) -> dict[str, Any]:
     :returns: What ``/api/v1/ai/generate`` answers as ``data``, plus ``warnings``.
     """
     body = GenerateRequest.model_validate(request)
-    result, warnings, _reused = service.generate_reusing(
+    result, warnings, _cache_status = service.generate_reusing(
         get_ai(), get_cache(), request=body, ttl=get_settings().AI_CACHE_TTL
     )
     return {**result.model_dump(mode="json"), "warnings": warnings}

@@ -62,13 +62,12 @@ def generate(json: GenerateRequest) -> Response:
     """
     client = get_ai()
     if not json.stream:
-        ttl = get_settings().AI_CACHE_TTL
-        result, warnings, reused = service.generate_reusing(
-            client, get_cache(), request=json, ttl=ttl
+        result, warnings, cache_status = service.generate_reusing(
+            client, get_cache(), request=json, ttl=get_settings().AI_CACHE_TTL
         )
         response = success(result, warnings=warnings)
-        if ttl and json.temperature == 0:
-            response.headers[CACHE_HEADER] = "HIT" if reused else "MISS"
+        if cache_status is not None:
+            response.headers[CACHE_HEADER] = cache_status
         return response
     events = service.stream(client, request=json)
     first = next(events)  # opens the upstream stream; errors here get a status code
