@@ -3,6 +3,8 @@
     python3 tasks.py demo    generate the default project and serve it on 127.0.0.1:5000
     python3 tasks.py test    run the template's whole test suite (extra args go to pytest)
     python3 tasks.py bench   print the benchmark figures (bake, time to green, AI under load)
+    python3 tasks.py bench api   the generated API against bare Flask under wrk (extra args
+                                 go to bench/api.py)
 
 The first run creates ``.venv`` (with ``python -m venv``), installs uv into it,
 and lets uv install the locked development tools from ``uv.lock``.
@@ -60,8 +62,11 @@ def test(pytest_args: list[str]) -> None:
 BENCHMARKS = ("run.py", "auth.py", "cache_and_limits.py", "ai.py")
 
 
-def bench() -> None:
+def bench(args: list[str]) -> None:
     uv()
+    if args[:1] == ["api"]:
+        run(BIN / "python", ROOT / "bench" / "api.py", *args[1:])
+        return
     for script in BENCHMARKS:
         run(BIN / "python", ROOT / "bench" / script)
 
@@ -73,7 +78,7 @@ def main() -> int:
     elif command == "test":
         test(rest)
     elif command == "bench":
-        bench()
+        bench(rest)
     elif command == "clean":
         shutil.rmtree(ROOT / "build", ignore_errors=True)
     else:

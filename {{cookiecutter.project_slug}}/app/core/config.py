@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     #: Requests each client may make, across the whole API; views may add stricter
     #: limits. Stack limits for bursts: "10/second;60/minute". Empty: no such limit.
     RATE_LIMIT_DEFAULT: RateLimits = "60/minute"
+    #: Requests each client may make to each write endpoint that applies it
+    #: (``@rate_limit(write_limit)``), on top of the default. Empty: no such limit.
+    RATE_LIMIT_WRITES: RateLimits = "10/second;60/minute"
     #: "sliding-window-counter": two counters per client and limit, approximate at
     #: window edges. "moving-window": exact, but stores one entry per request.
     RATE_LIMIT_STRATEGY: Literal["sliding-window-counter", "moving-window"] = (

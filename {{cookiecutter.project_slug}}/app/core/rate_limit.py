@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
 
@@ -111,6 +111,12 @@ def rate_limit(
         return view
 
     return decorator
+
+
+def write_limit() -> str:
+    """``RATE_LIMIT_WRITES``: the limits of a write endpoint, as ``@rate_limit(write_limit)``."""
+    settings: Settings = current_app.extensions["settings"]
+    return settings.RATE_LIMIT_WRITES
 
 
 def rate_limit_exempt(view: F) -> F:
