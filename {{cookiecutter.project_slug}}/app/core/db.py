@@ -13,6 +13,7 @@ the models and the migrations differ).
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,8 @@ from sqlalchemy.types import TypeDecorator
 from app import models  # noqa: F401 - registers every table on the metadata
 from app.core import scoping
 from app.core.config import PROJECT_ROOT, Settings
-from app.core.errors import handle_unexpected_error
+from app.core.errors import handle_api_error, handle_unexpected_error
+from app.core.exceptions import APIError
 from app.core.readiness import add_probe
 from app.core.responses import error
 
@@ -93,9 +95,30 @@ def _render_item(kind: str, obj: Any, _context: Any) -> str | bool:
     return False
 
 
+def _drop_async_teardown(app: Flask) -> None:
+    """Remove Flask-SQLAlchemy-Lite's teardown of async sessions, which this app never opens.
+
+    Flask runs an ``async def`` teardown through asgiref: a new thread and event
+    loop for every request, for nothing. The synchronous teardown that closes
+    the request's session stays.
+    """
+    funcs = app.teardown_appcontext_funcs
+    funcs[:] = [
+        func
+        for func in funcs
+        if not (
+            inspect.iscoroutinefunction(func) and func.__module__.startswith("flask_sqlalchemy")
+        )
+    ]
+
+
 def _commit_session(response: Response) -> Response:
     if g.pop("db_session_used", False) and response.status_code < 400:
-        db.session.commit()
+        try:
+            db.session.commit()
+        except APIError as exc:  # a commit hook refused (a shared store is unreachable, say)
+            db.session.rollback()
+            return handle_api_error(exc)
     return response
 
 
@@ -169,6 +192,7 @@ def init_app(app: Flask) -> None:
         "render_item": _render_item,
     }
     db.init_app(app)
+    _drop_async_teardown(app)
     # Alembic announces at INFO every plugin it sets up on import; keep the CLI readable.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from flask_alembic import Alembic

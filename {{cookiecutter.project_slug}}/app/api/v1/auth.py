@@ -7,7 +7,7 @@ import uuid
 from flask import Blueprint, Response, request
 
 from app.core.access import public
-from app.core.auth import current_session_id, current_user
+from app.core.auth import current_session_id, current_user, current_user_id
 from app.core.auth.guard import authenticator
 from app.core.db import get_session
 from app.core.exceptions import NotFoundError
@@ -91,7 +91,7 @@ def refresh(json: RefreshRequest) -> Response:
 def logout() -> Response:
     """End the session of this access token."""
     sessions_service.revoke_sessions(
-        get_session(), user_id=current_user().id, reason="logout", only=current_session_id()
+        get_session(), user_id=current_user_id(), reason="logout", only=current_session_id()
     )
     return Response(status=204)
 
@@ -100,7 +100,7 @@ def logout() -> Response:
 @validate(status=204, tags=["auth"])
 def logout_all() -> Response:
     """End every session of your account, this one included."""
-    sessions_service.revoke_sessions(get_session(), user_id=current_user().id, reason="logout_all")
+    sessions_service.revoke_sessions(get_session(), user_id=current_user_id(), reason="logout_all")
     return Response(status=204)
 
 
@@ -138,7 +138,7 @@ def change_password(json: PasswordChange) -> Response:
 @validate(data=SessionsPublic, tags=["auth"])
 def sessions() -> Response:
     """Your active sessions, newest first."""
-    found = sessions_service.active_sessions(get_session(), user_id=current_user().id)
+    found = sessions_service.active_sessions(get_session(), user_id=current_user_id())
     this = current_session_id()
     listed = [
         SessionPublic.model_validate(item).model_copy(update={"current": item.id == this})
@@ -152,7 +152,7 @@ def sessions() -> Response:
 def revoke_session(session_id: uuid.UUID) -> Response:
     """End one of your sessions."""
     ended = sessions_service.revoke_sessions(
-        get_session(), user_id=current_user().id, reason="revoked", only=session_id
+        get_session(), user_id=current_user_id(), reason="revoked", only=session_id
     )
     if not ended:
         raise NotFoundError(f"You have no active session {session_id}.", code="SESSION_NOT_FOUND")

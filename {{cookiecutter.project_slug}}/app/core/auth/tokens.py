@@ -3,8 +3,8 @@
 Every token carries ``sub`` (the user id, a string), ``sid`` (its sign-in
 session), ``jti``, ``iat``, ``exp``, ``iss``, ``aud`` and ``type`` (``access`` or
 ``refresh``); an access token also names the user's ``roles`` as they were at
-issue time, for what runs before the database is asked (rate limits), never for
-authorization, which reads the roles from the database.
+issue time, for clients to read. The service never trusts them: authorization
+and rate-limit exemptions go by the roles the user holds now.
 
 Decoding accepts exactly one algorithm (the configured one) and, beyond what
 PyJWT checks, rejects what it would let through: a token of the other type,

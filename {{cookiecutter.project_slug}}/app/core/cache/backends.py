@@ -30,8 +30,16 @@ class CacheBackend(Protocol):
         """The value under ``key``, or None."""
         ...
 
+    def get_many(self, *keys: str) -> list[bytes | None]:
+        """The values under ``keys`` (None where missing), in one round trip."""
+        ...
+
     def set(self, key: str, value: bytes, ttl: float) -> None:
         """Store ``value`` under ``key``."""
+        ...
+
+    def set_many(self, entries: dict[str, bytes], ttl: float) -> None:
+        """Store every entry, in one round trip."""
         ...
 
     def add(self, key: str, value: bytes, ttl: float) -> bool:
@@ -90,9 +98,20 @@ class MemoryBackend:
         with self._lock:
             return self._live(key, time.monotonic())
 
+    def get_many(self, *keys: str) -> list[bytes | None]:
+        with self._lock:
+            now = time.monotonic()
+            return [self._live(key, now) for key in keys]
+
     def set(self, key: str, value: bytes, ttl: float) -> None:
         with self._lock:
             self._store(key, value, ttl, time.monotonic())
+
+    def set_many(self, entries: dict[str, bytes], ttl: float) -> None:
+        with self._lock:
+            now = time.monotonic()
+            for key, value in entries.items():
+                self._store(key, value, ttl, now)
 
     def add(self, key: str, value: bytes, ttl: float) -> bool:
         with self._lock:
