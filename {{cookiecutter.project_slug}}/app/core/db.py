@@ -18,7 +18,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import sqlmodel
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, has_request_context, request
 from flask_sqlalchemy_lite import SQLAlchemy
 from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -38,14 +38,36 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Methods that change nothing (RFC 9110, section 9.2.1).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 db = SQLAlchemy(session_options={"class_": sqlmodel.Session, "expire_on_commit": False})
 
 
 def get_session() -> sqlmodel.Session:
-    """The session of the current request, committed if the response succeeds."""
-    g.db_session_used = True
+    """The session of the current request, committed if the response succeeds.
+
+    A request that cannot change anything (GET, HEAD, OPTIONS) reads in
+    autocommit mode on PostgreSQL: each statement sees the latest committed
+    data, with no BEGIN and COMMIT round trips around it.
+    """
     session: sqlmodel.Session = db.session  # type: ignore[assignment]
+    if "db_session_used" not in g:
+        g.db_session_used = True
+        if (
+            has_request_context()
+            and request.method in SAFE_METHODS
+            and _reads_in_autocommit(session)
+        ):
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     return session
+
+
+def _reads_in_autocommit(session: sqlmodel.Session) -> bool:
+    # Only a session that checks out its own connection: one joined to an outer
+    # transaction (the tests') must stay in it.
+    bind = session.get_bind()
+    return isinstance(bind, Engine) and bind.dialect.name == "postgresql"
 
 
 def get_migrations() -> Alembic:

@@ -39,6 +39,7 @@ from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
 
+from app.core import rate_window
 from app.core.caller import current_caller
 from app.core.config import Settings
 from app.core.openapi import document_error
@@ -159,6 +160,12 @@ def _unlimited() -> bool:
     return bool(caller and caller.unlimited)
 
 
+def _not_limited() -> bool:
+    """Skip the limiter at once for exempt views and unlimited callers."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    return view is None or getattr(view, EXEMPT_ATTR, False) or _unlimited()
+
+
 def _too_many_requests(exc: RateLimitExceeded) -> Response:
     limit = str(exc.limit.limit)
     return error(
@@ -207,7 +214,11 @@ def init_app(app: Flask) -> None:
         # One budget per client for all endpoints ("application" limits in Flask-Limiter).
         application_limits=[settings.RATE_LIMIT_DEFAULT] if settings.RATE_LIMIT_DEFAULT else [],
         application_limits_exempt_when=_unlimited,
-        strategy=settings.RATE_LIMIT_STRATEGY,
+        strategy=(
+            rate_window.register()
+            if settings.RATE_LIMIT_STRATEGY == "sliding-window-counter"
+            else settings.RATE_LIMIT_STRATEGY
+        ),
         # Headers are added below, Retry-After only where it means something (429).
         headers_enabled=False,
         # A shared store that fails: count in this process until it is back
@@ -215,6 +226,7 @@ def init_app(app: Flask) -> None:
         in_memory_fallback_enabled=shared,
         swallow_errors=True,
     )
+    limiter.request_filter(_not_limited)
     limiter.init_app(app)
     app.extensions["rate_limiter"] = limiter
     app.register_error_handler(RateLimitExceeded, _too_many_requests)

@@ -49,6 +49,8 @@ class SessionStates:
         self.prefix = prefix
         self.ttl = ttl
         self.hold_seconds = hold
+        # Reads fall back to the database; after a failure they leave the backend
+        # alone for a few seconds, so an outage slows down one request, not each.
         self._guard = FailFast(retry_interval=5)
 
     def session_key(self, session_id: uuid.UUID) -> str:
@@ -82,8 +84,8 @@ class SessionStates:
         """
         marks = {self.session_key(session_id): self.CHANGING for session_id in sessions}
         marks.update({self.user_key(user_id): self.CHANGING for user_id in users})
-        if marks:
-            self._guard.call(self.backend.set_many, marks, self.hold_seconds)
+        if marks:  # not skipped after a failure, as reads are: a change must try
+            self.backend.set_many(marks, self.hold_seconds)
 
     def _remember(self, key: str, state: dict[str, Any], ttl: float) -> None:
         data = json.dumps(state, separators=(",", ":")).encode()
