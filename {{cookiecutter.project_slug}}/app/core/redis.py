@@ -65,6 +65,10 @@ def init_app(app: Flask) -> None:
     app.extensions["cache_backend"] = RedisBackend(
         client, namespace=f"{settings.REDIS_KEY_PREFIX}:cache:"
     )
+    # Other modules keep shared state under names of their own (``auth``, say).
+    app.extensions["shared_store"] = lambda name: RedisBackend(
+        client, namespace=f"{settings.REDIS_KEY_PREFIX}:{name}:"
+    )
     # Flask-Limiter reads its storage from the config. The connection comes
     # from the pool, so the URI only selects the Redis storage of ``limits``
     # (and keeps the password out of the config).

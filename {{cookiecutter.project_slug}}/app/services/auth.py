@@ -31,6 +31,7 @@ from app.core.auth.errors import (
 )
 from app.core.auth.passwords import Passwords
 from app.core.auth.principal import Principal
+from app.core.auth.throttle import SignInThrottle
 from app.core.auth.tokens import TokenCodec
 from app.models.base import utcnow
 from app.models.user import AuthSession, User
@@ -53,6 +54,7 @@ class Authenticator:
 
     :param states: A shared cache of session states; without one, every request
         reads its session from the database.
+    :param throttle: Slows down repeated failed sign-ins; None: no throttling.
     """
 
     def __init__(
@@ -62,11 +64,13 @@ class Authenticator:
         passwords: Passwords,
         session_max_age: int,
         states: SessionStates | None = None,
+        throttle: SignInThrottle | None = None,
     ) -> None:
         self.tokens = tokens
         self.passwords = passwords
         self.session_max_age = timedelta(seconds=session_max_age)
         self.states = states
+        self.throttle = throttle
 
     # Accounts
 
@@ -109,14 +113,21 @@ class Authenticator:
         """Open a session for valid credentials.
 
         An unknown email and a wrong password take the same time and give the same
-        answer, so the endpoint does not tell which emails have accounts.
+        answer, so the endpoint does not tell which emails have accounts. Failures
+        are throttled per account and address (``app.core.auth.throttle``).
         """
-        user = session.exec(select(User).where(User.email == email.lower())).first()
+        account, address = email.lower(), client.ip or "unknown"
+        if self.throttle:
+            self.throttle.check(account, address)
+        user = session.exec(select(User).where(User.email == account)).first()
         if user is None:
             self.passwords.waste_time(password)
+        if user is None or not self.passwords.verify(user.hashed_password, password):
+            if self.throttle:
+                self.throttle.failed(account, address)
             raise InvalidCredentials()
-        if not self.passwords.verify(user.hashed_password, password):
-            raise InvalidCredentials()
+        if self.throttle:
+            self.throttle.succeeded(account, address)
         if not user.is_active:
             raise AccountDisabled()
         if self.passwords.needs_rehash(user.hashed_password):

@@ -44,14 +44,16 @@ class SessionStates:
 
     CHANGING = b"-"
 
-    def __init__(self, backend: CacheBackend, *, prefix: str, ttl: float, hold: float = 60) -> None:
+    def __init__(
+        self, backend: CacheBackend, *, ttl: float, prefix: str = "states:", hold: float = 60
+    ) -> None:
         self.backend = backend
         self.prefix = prefix
         self.ttl = ttl
         self.hold_seconds = hold
         # Reads fall back to the database; after a failure they leave the backend
         # alone for a few seconds, so an outage slows down one request, not each.
-        self._guard = FailFast(retry_interval=5)
+        self._guard = FailFast(retry_interval=5, name="Session states")
 
     def session_key(self, session_id: uuid.UUID) -> str:
         return f"{self.prefix}session:{session_id}"

@@ -21,8 +21,9 @@ from app.core.auth.errors import AuthenticationRequired, NotAllowed
 from app.core.auth.ownership import OwnerRule
 from app.core.auth.passwords import Passwords
 from app.core.auth.principal import Principal
+from app.core.auth.throttle import SignInThrottle
 from app.core.auth.tokens import TokenCodec, load_keys
-from app.core.cache import BackendError
+from app.core.cache import BackendError, MemoryBackend
 from app.core.config import Settings
 from app.core.db import db, get_session
 from app.core.exceptions import APIError, ServiceUnavailableError
@@ -60,18 +61,20 @@ def init_app(app: Flask) -> None:
         parallelism=settings.PASSWORD_HASH_PARALLELISM,
     )
     states = None
-    backend = app.extensions.get("cache_backend")
+    shared_store = app.extensions.get("shared_store")
+    backend = shared_store("auth") if shared_store else None
     if backend is not None and settings.AUTH_SESSION_CACHE_TTL > 0:
         # A store that all processes share: it can answer "is this session still
         # usable, and what may its user do?" for them. (A per-process cache could
         # not see changes made by other processes, so without one the database answers.)
-        states = SessionStates(backend, prefix="auth:", ttl=settings.AUTH_SESSION_CACHE_TTL)
+        states = SessionStates(backend, ttl=settings.AUTH_SESSION_CACHE_TTL)
         _hold_changes(app, states)
     app.extensions["authenticator"] = Authenticator(
         tokens=tokens,
         passwords=passwords,
         session_max_age=settings.AUTH_SESSION_MAX_AGE,
         states=states,
+        throttle=SignInThrottle(backend or MemoryBackend()),
     )
     caller.set_resolver(app, _caller_resolver(frozenset(settings.RATE_LIMIT_EXEMPT_ROLES)))
     app.before_request(_authenticate_request)

@@ -46,6 +46,10 @@ class CacheBackend(Protocol):
         """Store ``value`` only if ``key`` is absent; True if it was stored."""
         ...
 
+    def incr(self, key: str, ttl: float) -> int:
+        """Add one to the counter under ``key`` (0 if missing), which then lives ``ttl``."""
+        ...
+
     def delete(self, *keys: str) -> None:
         """Remove ``keys`` (missing ones are ignored)."""
         ...
@@ -121,6 +125,13 @@ class MemoryBackend:
             self._store(key, value, ttl, now)
             return True
 
+    def incr(self, key: str, ttl: float) -> int:
+        with self._lock:
+            now = time.monotonic()
+            count = int(self._live(key, now) or 0) + 1
+            self._store(key, str(count).encode(), ttl, now)
+            return count
+
     def delete(self, *keys: str) -> None:
         with self._lock:
             for key in keys:
@@ -145,8 +156,9 @@ class FailFast:
     tries it again. One warning is logged per interval.
     """
 
-    def __init__(self, retry_interval: float) -> None:
+    def __init__(self, retry_interval: float, *, name: str = "Cache") -> None:
         self.retry_interval = retry_interval
+        self.name = name
         self._down_until = 0.0
         self._lock = threading.Lock()
 
@@ -161,7 +173,8 @@ class FailFast:
                 if time.monotonic() >= self._down_until:
                     self._down_until = time.monotonic() + self.retry_interval
                     logger.warning(
-                        "Cache unavailable, serving without it for %.0f s: %s",
+                        "%s unavailable, serving without it for %.0f s: %s",
+                        self.name,
                         self.retry_interval,
                         exc,
                     )

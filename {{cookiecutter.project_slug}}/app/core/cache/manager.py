@@ -180,7 +180,8 @@ class CacheManager:
         if not self.enabled or not namespaces:
             return
         changing = {keys.generation_key(self.version, ns): keys.CHANGING for ns in namespaces}
-        self._guard.call(self.backend.set_many, changing, CHANGE_HOLD)
+        # Tried even right after a failure (which reads skip): a write must know.
+        self.backend.set_many(changing, CHANGE_HOLD)
 
     def finish_invalidation(self, *namespaces: str) -> None:
         """After the write committed (or failed): start new generations of

@@ -68,6 +68,14 @@ class RedisBackend:
             )
         return bool(stored)
 
+    def incr(self, key: str, ttl: float) -> int:
+        with _reachable():
+            pipeline = self._client.pipeline(transaction=True)
+            pipeline.incr(self._namespace + key)
+            pipeline.pexpire(self._namespace + key, max(1, int(ttl * 1000)))
+            count, _ = pipeline.execute()
+        return int(count)
+
     def delete(self, *keys: str) -> None:
         if keys:
             with _reachable():
