@@ -43,6 +43,8 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # worker that dies or restarts does not take the instance down with it.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, available_cpus())))
+# Only if GUNICORN_WORKER_CLASS=gthread: threads per worker.
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 # Connections one worker holds at once, slow ones included; beyond them the
 # kernel's backlog queues new ones.
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
