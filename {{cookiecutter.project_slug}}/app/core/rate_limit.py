@@ -39,7 +39,6 @@ from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
 
-from app.core import rate_window
 from app.core.caller import current_caller
 from app.core.config import Settings
 from app.core.openapi import document_error
@@ -214,10 +213,9 @@ def init_app(app: Flask) -> None:
         # One budget per client for all endpoints ("application" limits in Flask-Limiter).
         application_limits=[settings.RATE_LIMIT_DEFAULT] if settings.RATE_LIMIT_DEFAULT else [],
         application_limits_exempt_when=_unlimited,
-        strategy=(
-            rate_window.register()
-            if settings.RATE_LIMIT_STRATEGY == "sliding-window-counter"
-            else settings.RATE_LIMIT_STRATEGY
+        # Another extension may offer a faster implementation of the strategy.
+        strategy=app.extensions.get("rate_limit_strategies", {}).get(
+            settings.RATE_LIMIT_STRATEGY, settings.RATE_LIMIT_STRATEGY
         ),
         # Headers are added below, Retry-After only where it means something (429).
         headers_enabled=False,

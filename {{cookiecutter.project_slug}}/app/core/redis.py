@@ -19,6 +19,7 @@ from redis import Redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from app.core import rate_limit_redis
 from app.core.cache.redis_backend import RedisBackend
 from app.core.config import Settings
 from app.core.readiness import add_probe
@@ -73,6 +74,9 @@ def init_app(app: Flask) -> None:
     # from the pool, so the URI only selects the Redis storage of ``limits``
     # (and keeps the password out of the config).
     app.config["RATELIMIT_STORAGE_URI"] = "redis://"
+    app.extensions["rate_limit_strategies"] = {
+        "sliding-window-counter": rate_limit_redis.register_strategy()
+    }
     app.config["RATELIMIT_STORAGE_OPTIONS"] = {
         "connection_pool": client.connection_pool,
         "key_prefix": f"{settings.REDIS_KEY_PREFIX}:limits",

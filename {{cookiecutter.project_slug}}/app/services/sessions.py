@@ -23,7 +23,7 @@ CHANGED_USERS = "changed_users"
 
 class SessionStates:
     """What authentication needs to know about sessions and users, shared by
-    every process in a backend (Redis) in front of the database.
+    every process in a store in front of the database.
 
     Two entries per signed-in caller, read together in one round trip:
     ``session:<id>`` (``{"user_id", "usable_until"}``, 0 once revoked) and

@@ -1,7 +1,7 @@
 """Sign-in throttling that slows a password guesser without locking the owner out.
 
-Failed sign-ins are counted twice, in the shared store (Redis, or this process
-without one):
+Failed sign-ins are counted twice, in the store the processes share (or in
+this process, without one):
 
 - per account and address: after ``FREE_FAILURES`` failures from one address,
   that address waits 1, 2, 4 ... seconds (at most ``MAX_WAIT``) before each

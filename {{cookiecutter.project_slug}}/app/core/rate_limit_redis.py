@@ -89,7 +89,7 @@ class OneTripSlidingWindow(SlidingWindowCounterRateLimiter):
         return WindowStats(now + min(previous_reset, current_reset), remaining)
 
 
-def register() -> str:
+def register_strategy() -> str:
     """Make the strategy known to Flask-Limiter (which looks strategies up by name)."""
     STRATEGIES.setdefault(NAME, OneTripSlidingWindow)
     return NAME
