@@ -133,6 +133,7 @@ MANIFEST: dict[str, Feature] = {
             "app/tasks",
             "tests/fixtures/redis.py",
             "tests/instance_app.py",
+            "tests/processes.py",
             "tests/sample_jobs.py",
             "tests/test_jobs.py",
             "tests/test_redis.py",
