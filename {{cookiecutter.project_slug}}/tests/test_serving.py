@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+# With the other tests that start servers, on one test worker.
+pytestmark = pytest.mark.xdist_group("processes")
+
 PROJECT = Path(__file__).resolve().parents[1]
 SLOW_CLIENTS = 300
 #: A starved server does not answer until the slow clients give up; one that is
