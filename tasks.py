@@ -4,6 +4,7 @@
     python3 tasks.py test           run the template's test suite (extra args go to pytest)
     python3 tasks.py test --full    the same, with every combination's full suite (nightly)
     python3 tasks.py bench          print the benchmark figures (bake, time to green, AI under load)
+    python3 tasks.py bench api      the generated API against bare Flask, under wrk
 
 The first run creates ``.venv`` (with ``python -m venv``), installs uv into it,
 and lets uv install the locked development tools from ``uv.lock``.
@@ -61,8 +62,11 @@ def test(pytest_args: list[str]) -> None:
 BENCHMARKS = ("run.py", "auth.py", "cache_and_limits.py", "ai.py")
 
 
-def bench() -> None:
+def bench(args: list[str]) -> None:
     uv()
+    if args[:1] == ["api"]:
+        run(BIN / "python", ROOT / "bench" / "api.py", *args[1:])
+        return
     for script in BENCHMARKS:
         run(BIN / "python", ROOT / "bench" / script)
 
@@ -74,7 +78,7 @@ def main() -> int:
     elif command == "test":
         test(rest)
     elif command == "bench":
-        bench()
+        bench(rest)
     elif command == "clean":
         shutil.rmtree(ROOT / "build", ignore_errors=True)
     else:

@@ -110,9 +110,10 @@ def latencies_ms(
 def describe(samples: list[float]) -> str:
     ordered = sorted(samples)
     p95 = ordered[int(len(ordered) * 0.95) - 1] if len(ordered) >= 20 else ordered[-1]
+    p99 = ordered[int(len(ordered) * 0.99) - 1] if len(ordered) >= 100 else ordered[-1]
     return (
         f"median {statistics.median(ordered):6.1f} ms   p95 {p95:6.1f} ms   "
-        f"max {ordered[-1]:6.1f} ms   (n={len(ordered)})"
+        f"p99 {p99:6.1f} ms   max {ordered[-1]:6.1f} ms   (n={len(ordered)})"
     )
 
 

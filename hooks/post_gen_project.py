@@ -127,6 +127,7 @@ MANIFEST: dict[str, Feature] = {
             "app/api/v1/jobs.py",
             "app/core/cache/redis_backend.py",
             "app/core/jobs.py",
+            "app/core/rate_limit_redis.py",
             "app/core/redis.py",
             "app/schemas/job.py",
             "app/services/jobs.py",

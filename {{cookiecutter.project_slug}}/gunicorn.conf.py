@@ -1,39 +1,67 @@
 """Gunicorn settings for production: ``gunicorn`` reads this file by default.
 
 Every value can be overridden with an environment variable of the same name in
-upper case (``WEB_CONCURRENCY``, ``PORT``), as most platforms expect.
+upper case (``WEB_CONCURRENCY``, ``PORT``), as most platforms expect. Why these
+values: the README's Production section, with the measurements behind them.
 """
 
-import multiprocessing
+import math
 import os
+from pathlib import Path
+
+
+def available_cpus() -> int:
+    """The CPUs this process may use: its affinity, capped by a cgroup CPU quota
+    (a container's ``--cpus``), not the host's count."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    quota = None
+    cgroup_v2 = Path("/sys/fs/cgroup/cpu.max")
+    cgroup_v1 = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+    try:
+        if cgroup_v2.exists():
+            limit, period = cgroup_v2.read_text().split()
+            if limit != "max":
+                quota = int(limit) / int(period)
+        elif cgroup_v1.exists():
+            limit = cgroup_v1.read_text().strip()
+            period = (cgroup_v1.parent / "cpu.cfs_period_us").read_text().strip()
+            if int(limit) > 0:
+                quota = int(limit) / int(period)
+    except (OSError, ValueError):
+        quota = None
+    if quota is not None:
+        cpus = min(cpus or 1, math.ceil(quota))
+    return max(1, cpus or 1)
+
 
 wsgi_app = "app:create_app()"
 # All interfaces: inside a container the port is what gets published.
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", min(multiprocessing.cpu_count() * 2, 8)))
-# Threads let one worker overlap requests that wait on the database or the network.
-worker_class = "gthread"
-{%- if cookiecutter.ai_provider != "none" %}
-# AI calls spend seconds waiting on the provider. A thread blocked on a socket
-# costs no CPU (the read releases the GIL) and little memory, so each worker
-# runs many: with AI_MAX_CONCURRENT (100) AI calls in flight, the other threads
-# still answer health checks and every other route at once.
-{%- if cookiecutter.database != "none" %}
-# Database requests stay bounded by the connection pool (DATABASE_POOL_SIZE +
-# DATABASE_MAX_OVERFLOW); AI requests never hold a connection.
-{%- endif %}
-threads = int(os.environ.get("GUNICORN_THREADS", "128"))
-{%- else %}
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-{%- endif %}
+# gevent: each worker process serves every connection it holds in greenlets, so
+# a slow client, or a request waiting on the network, costs a little memory and
+# no thread. One process per CPU uses the CPUs; never fewer than two, so one
+# worker that dies or restarts does not take the instance down with it.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+workers = int(os.environ.get("WEB_CONCURRENCY", max(2, available_cpus())))
+# Only if GUNICORN_WORKER_CLASS=gthread: threads per worker.
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# Connections one worker holds at once, slow ones included; beyond them the
+# kernel's backlog queues new ones.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 # On SIGTERM, finish in-flight requests for up to this many seconds.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
-# Recycle workers now and then, so a slow leak cannot grow without bound.
-max_requests = 2000
-max_requests_jitter = 200
+# No recycling after N requests: under steady load every worker reaches N at
+# about the same time and the instance stops answering while they restart.
+# Set GUNICORN_MAX_REQUESTS to recycle anyway (a leak you cannot fix yet); the
+# jitter then spreads the restarts over a quarter of that.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 4
 # The app logs one JSON line per request itself.
 accesslog = None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Requests whose line or headers are too long are refused before the app sees them.
+limit_request_line = 8190
+limit_request_fields = 100

@@ -17,6 +17,7 @@ import pkgutil
 import runpy
 import signal
 import socket
+import subprocess
 import sys
 import time
 import urllib.error
@@ -94,7 +95,17 @@ def gunicorn(env: dict[str, str], log: Path, app_spec: str) -> Iterator[str]:
         sock.bind(("127.0.0.1", 0))
         bind = f"127.0.0.1:{sock.getsockname()[1]}"
     command = ["gunicorn", "--bind", bind, "--workers", "1", "--graceful-timeout", "5", app_spec]
-    process = start(command, env, log)
+    # A fresh interpreter, not a fork of the preloaded server: the gevent workers
+    # of gunicorn.conf.py must patch the standard library before it is imported.
+    with log.open("ab") as output:
+        process = subprocess.Popen(  # noqa: S603 - the project's own server
+            [sys.executable, "-m", *command],
+            cwd=PROJECT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://{bind}"
     try:
         deadline = time.monotonic() + 60
@@ -102,12 +113,14 @@ def gunicorn(env: dict[str, str], log: Path, app_spec: str) -> Iterator[str]:
             try:
                 with urllib.request.urlopen(f"{base}/api/v1/health", timeout=5):  # noqa: S310
                     break
-            except (ConnectionError, urllib.error.URLError):
-                if not process.is_alive() or time.monotonic() > deadline:
+            except (OSError, urllib.error.URLError):
+                if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}") from None
                 time.sleep(0.02)
         yield base
     finally:
         # SIGINT: gunicorn's quick shutdown (SIGTERM's graceful one waits on idle
         # keep-alive loops for up to a second).
-        stop(process, signal.SIGINT)
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=30)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -316,3 +319,18 @@ def test_login_rehashes_a_password_made_with_old_parameters(
     assert new_hash != old_hash
     with app.app_context():
         assert not authenticator().passwords.needs_rehash(new_hash)
+
+
+def test_password_hashing_leaves_the_gevent_loop_free() -> None:
+    """Under the server's gevent workers, argon2 runs in a real thread of its own."""
+    script = (
+        "from gevent import monkey; monkey.patch_all()\n"
+        "from app.core.auth.passwords import off_the_event_loop\n"
+        "real_thread = monkey.get_original('_thread', 'get_ident')\n"
+        "print(off_the_event_loop(real_thread) != real_thread())\n"
+    )
+    project = Path(__file__).resolve().parents[1]
+    result = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "True"

@@ -1,17 +1,21 @@
-"""Rate limits once callers are known: per user, per account, exempt roles."""
+"""Rate limits once callers are known: per user, exempt roles decided by the session
+and the user as they are now, and sign-in throttling per account and address."""
 
 from __future__ import annotations
 
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app.core.auth.throttle import FREE_ACCOUNT_FAILURES, FREE_FAILURES, MAX_WAIT, backoff
 from app.models.user import User
 from tests.conftest import MakeApp
 from tests.fixtures.auth import PASSWORD, MakeUser, bearer, tokens
 
 ME = "/api/v1/auth/me"
 LOGIN = "/api/v1/auth/login"
+VERSION = "/api/v1/version"
 ADDRESS = {"REMOTE_ADDR": "198.51.100.7"}
+GUESSER = {"REMOTE_ADDR": "203.0.113.1"}
 
 
 def exact(make_app: MakeApp, **overrides: object) -> Flask:
@@ -58,27 +62,73 @@ def test_exempt_roles_are_not_limited(make_app: MakeApp, make_user: MakeUser) ->
     assert codes(client, ME, 2, headers=as_plain) == [200, 429]
 
 
-def test_sign_in_attempts_are_limited_per_account(make_app: MakeApp, make_user: MakeUser) -> None:
-    app = exact(make_app)
-    victim = make_user("victim@example.com")
+def test_a_signed_out_admin_is_limited_again(make_app: MakeApp, make_user: MakeUser) -> None:
+    app = exact(make_app, RATE_LIMIT_DEFAULT="1/minute", RATE_LIMIT_EXEMPT_ROLES="admin")
+    admin = make_user("gone@example.com", roles=("user", "admin"))
     client = FlaskClient(app)
-    wrong = {"email": victim.email, "password": "guess"}
-    # Five wrong guesses from five addresses, then the account is throttled ...
-    for n in range(5):
-        assert (
-            client.post(
-                LOGIN, json=wrong, environ_base={"REMOTE_ADDR": f"203.0.113.{n}"}
-            ).status_code
-            == 401
-        )
-    sixth = client.post(LOGIN, json=wrong, environ_base={"REMOTE_ADDR": "203.0.113.99"})
-    assert sixth.status_code == 429
-    assert sixth.json["error"]["code"] == "RATE_LIMITED"  # type: ignore[index]
-    # ... even for the right password, while another account is not.
-    right = {"email": victim.email, "password": PASSWORD}
-    assert client.post(LOGIN, json=right).status_code == 429
-    other = make_user("bystander@example.com")
-    assert client.post(LOGIN, json={"email": other.email, "password": PASSWORD}).status_code == 200
+    as_admin = bearer(tokens(app, admin.email)["access_token"])
+    assert codes(client, ME, 2, headers=as_admin) == [200, 200]
+    assert client.post("/api/v1/auth/logout", headers=as_admin).status_code == 204
+    # The token still carries the admin role, but its session is over: the
+    # exemption is decided by the session and the user, not by the token.
+    assert codes(client, VERSION, 2, headers=as_admin) == [200, 429]
+
+
+def test_a_demoted_admin_is_limited_at_once(
+    make_app: MakeApp, make_user: MakeUser, admin: User
+) -> None:
+    app = exact(make_app, RATE_LIMIT_DEFAULT="1/minute", RATE_LIMIT_EXEMPT_ROLES="admin")
+    other = make_user("demoted@example.com", roles=("user", "admin"))
+    client = FlaskClient(app)
+    as_other = bearer(tokens(app, other.email)["access_token"])
+    assert codes(client, ME, 2, headers=as_other) == [200, 200]
+    as_admin = bearer(tokens(app, admin.email)["access_token"])
+    demoted = client.patch(f"/api/v1/users/{other.id}", json={"roles": ["user"]}, headers=as_admin)
+    assert demoted.status_code == 200
+    assert codes(client, ME, 2, headers=as_other) == [200, 429]
+
+
+def login_from(client: FlaskClient, address: str, email: str, password: str) -> int:
+    body = {"email": email, "password": password}
+    return client.post(LOGIN, json=body, environ_base={"REMOTE_ADDR": address}).status_code
+
+
+def test_failed_sign_ins_slow_down_their_address_not_the_owner(
+    make_app: MakeApp, make_user: MakeUser
+) -> None:
+    client = FlaskClient(exact(make_app))
+    victim = make_user("victim@example.com")
+    guesses = [login_from(client, "203.0.113.1", victim.email, "guess") for _ in range(4)]
+    # Three failures are free; then the address waits 1 s, 2 s, 4 s ... per try.
+    assert guesses == [401, 401, 401, 429]
+    throttled = client.post(
+        LOGIN, json={"email": victim.email, "password": PASSWORD}, environ_base=GUESSER
+    )
+    assert throttled.status_code == 429
+    assert throttled.json["error"]["code"] == "RATE_LIMITED"  # type: ignore[index]
+    assert int(throttled.headers["Retry-After"]) >= 1
+    # The owner, from anywhere else, signs in at once.
+    assert login_from(client, "198.51.100.20", victim.email, PASSWORD) == 200
+
+
+def test_guessing_from_many_addresses_spares_an_address_the_owner_used(
+    make_app: MakeApp, make_user: MakeUser
+) -> None:
+    client = FlaskClient(exact(make_app))
+    victim = make_user("target@example.com")
+    assert login_from(client, "198.51.100.20", victim.email, PASSWORD) == 200  # home
+    for n in range(FREE_ACCOUNT_FAILURES):
+        assert login_from(client, f"203.0.113.{n + 10}", victim.email, "guess") == 401
+    # Past the account's free failures, new addresses wait, whatever they send ...
+    assert login_from(client, "192.0.2.1", victim.email, PASSWORD) == 429
+    # ... but the owner's known address is not held back by the others' failures.
+    assert login_from(client, "198.51.100.20", victim.email, PASSWORD) == 200
+
+
+def test_the_wait_doubles_with_each_failure_up_to_a_cap() -> None:
+    waits = [backoff(failures, FREE_FAILURES) for failures in range(1, 7)]
+    assert waits == [0, 0, 1, 2, 4, 8]
+    assert backoff(100, FREE_FAILURES) == MAX_WAIT
 
 
 def test_sign_in_attempts_are_limited_per_address(make_app: MakeApp) -> None:

@@ -1,9 +1,14 @@
-"""Auth with Redis: jobs belong to their owner, session states are cached in
-Redis with the database as the source of truth, and two app processes sharing
-one Redis and one database agree at once on a revoked session."""
+"""Auth with Redis: jobs belong to their owner, session and user states are shared
+in Redis with the database as the source of truth, and a change that Redis cannot
+confirm (paused, stopped) is refused, so that no server keeps accepting the old
+state once a sign-out, password change, role change, refresh-token reuse or
+delete has answered 2xx."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -11,19 +16,29 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from app.core.cache import get_cache
+from app.core.auth.guard import authenticator
+from app.models.user import User
 from app.services.sessions import SessionStates
 from tests.conftest import MakeApp
-from tests.fixtures.auth import Login, MakeUser, bearer, tokens
+from tests.fixtures.auth import PASSWORD, Login, MakeUser, bearer, tokens
+from tests.fixtures.redis import OwnRedis
 from tests.test_two_instances import call
 
 JOBS = "/api/v1/jobs"
 ME = "/api/v1/auth/me"
+LOGOUT = "/api/v1/auth/logout"
+REFRESH = "/api/v1/auth/refresh"
+PASSWORD_URL = "/api/v1/auth/password"
+USERS = "/api/v1/users"
 
 
-def cached_state(app: Flask, session_id: str) -> Any:
+def stored(app: Flask, key: str) -> Any:
+    """What the shared session states hold under ``key`` (``session:<id>``, ``user:<id>``)."""
     with app.app_context():
-        return get_cache().get(session_id, namespace=SessionStates.NAMESPACE)
+        states = authenticator().states
+        assert states is not None
+        raw = states.backend.get(states.prefix + key)
+    return raw if raw in (None, SessionStates.CHANGING) else json.loads(raw)
 
 
 def test_a_job_is_visible_to_its_owner_and_to_admins_only(
@@ -46,24 +61,22 @@ def test_a_job_is_visible_to_its_owner_and_to_admins_only(
     assert response.json["error"]["code"] == "JOB_NOT_FOUND"  # type: ignore[index]
 
 
-def test_session_states_are_served_from_redis_and_dropped_on_revocation(
+def test_session_and_user_states_are_shared_and_marked_on_revocation(
     app: Flask, anonymous_client: FlaskClient, make_user: MakeUser, login: Login
 ) -> None:
     user = make_user("cached@example.com")
-    tokens = login(user.email)
-    headers = bearer(tokens["access_token"])
+    headers = bearer(login(user.email)["access_token"])
     sessions = anonymous_client.get("/api/v1/auth/sessions", headers=headers)
     (session,) = sessions.json["data"]["data"]  # type: ignore[index]
-    state = cached_state(app, session["id"])
-    assert state["user_id"] == user.id
-    assert state["usable_until"] > 0
+    assert stored(app, f"session:{session['id']}")["user_id"] == user.id
+    assert stored(app, f"user:{user.id}") == {"roles": ["user"], "active": True}
 
     assert anonymous_client.post("/api/v1/auth/logout", headers=headers).status_code == 204
-    # The revocation committed, so the cached copy is gone, and the next request
-    # reads the revoked session from the database.
-    assert cached_state(app, session["id"]) is None
+    # Marked before the revocation committed: every process now asks the
+    # database, and no copy read before the commit can be stored after it.
+    assert stored(app, f"session:{session['id']}") == SessionStates.CHANGING
     assert anonymous_client.get(ME, headers=headers).status_code == 401
-    assert cached_state(app, session["id"])["usable_until"] == 0
+    assert stored(app, f"session:{session['id']}") == SessionStates.CHANGING
 
 
 def test_a_flushed_cache_neither_revives_nor_ends_sessions(
@@ -87,7 +100,7 @@ def test_a_flushed_cache_neither_revives_nor_ends_sessions(
     assert anonymous_client.get(ME, headers=bearer(ended["access_token"])).status_code == 401
 
 
-def test_without_redis_sessions_are_checked_in_the_database(
+def test_without_redis_requests_are_checked_in_the_database_and_sign_outs_wait(
     make_app: MakeApp, make_user: MakeUser
 ) -> None:
     app = make_app(REDIS_URL="redis://127.0.0.1:9/0", REDIS_TIMEOUT=0.05)
@@ -95,8 +108,140 @@ def test_without_redis_sessions_are_checked_in_the_database(
     client = FlaskClient(app)
     headers = bearer(tokens(app, user.email)["access_token"])
     assert client.get(ME, headers=headers).status_code == 200
-    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
-    assert client.get(ME, headers=headers).status_code == 401
+    # Other servers may hold a copy of this session that Redis can no longer
+    # mark: the sign-out is refused, and nothing changes.
+    refused = client.post("/api/v1/auth/logout", headers=headers)
+    assert refused.status_code == 503
+    assert refused.json["error"]["code"] == "AUTH_STATE_UNAVAILABLE"  # type: ignore[index]
+    assert refused.headers["Retry-After"] == "1"
+    assert client.get(ME, headers=headers).status_code == 200
+
+
+# -- Redis faults at the moment of a change, with a redis-server of the test's own
+
+
+@contextmanager
+def fault(server: OwnRedis, kind: str) -> Iterator[None]:
+    """Redis paused (SIGSTOP: connections stay open, nothing answers) or stopped
+    (SIGKILL) for the duration of the block, then resumed or restarted."""
+    if kind == "paused":
+        server.pause()
+    else:
+        server.stop()
+    try:
+        yield
+    finally:
+        if kind == "paused":
+            server.resume()
+        else:
+            server.start()
+
+
+@pytest.fixture
+def two_servers(make_app: MakeApp, own_redis: OwnRedis) -> tuple[FlaskClient, FlaskClient]:
+    """Clients of two apps (two servers, as far as state goes) on one Redis and one database."""
+    first, second = (make_app(REDIS_URL=own_redis.url, REDIS_TIMEOUT=0.1) for _ in range(2))
+    return FlaskClient(first), FlaskClient(second)
+
+
+def refused(response: Any, code: str) -> bool:
+    return (response.status_code, response.json["error"]["code"]) == (503, code)
+
+
+@pytest.mark.parametrize("kind", ["paused", "stopped"])
+def test_a_sign_out_redis_cannot_confirm_is_refused_and_changes_nothing(
+    two_servers: tuple[FlaskClient, FlaskClient], own_redis: OwnRedis, user: User, kind: str
+) -> None:
+    first, second = two_servers
+    headers = bearer(tokens(first.application, user.email)["access_token"])
+    assert second.get(ME, headers=headers).status_code == 200  # the second holds a copy
+    with fault(own_redis, kind):
+        assert refused(first.post(LOGOUT, headers=headers), "AUTH_STATE_UNAVAILABLE")
+    assert second.get(ME, headers=headers).status_code == 200
+    assert first.post(LOGOUT, headers=headers).status_code == 204
+    assert second.get(ME, headers=headers).status_code == 401
+
+
+def test_a_sign_out_survives_a_restarted_or_flushed_redis(
+    two_servers: tuple[FlaskClient, FlaskClient], own_redis: OwnRedis, user: User
+) -> None:
+    first, second = two_servers
+    headers = bearer(tokens(first.application, user.email)["access_token"])
+    assert second.get(ME, headers=headers).status_code == 200
+    assert first.post(LOGOUT, headers=headers).status_code == 204
+    own_redis.restart()
+    assert second.get(ME, headers=headers).status_code == 401
+    Redis.from_url(own_redis.url).flushall()
+    assert second.get(ME, headers=headers).status_code == 401
+
+
+def test_a_password_change_ends_other_sessions_on_every_server_or_nowhere(
+    two_servers: tuple[FlaskClient, FlaskClient], own_redis: OwnRedis, user: User
+) -> None:
+    first, second = two_servers
+    this = bearer(tokens(first.application, user.email)["access_token"])
+    other = bearer(tokens(first.application, user.email)["access_token"])
+    assert second.get(ME, headers=other).status_code == 200
+    change = {"current_password": PASSWORD, "new_password": "another long passphrase"}
+    with fault(own_redis, "paused"):
+        response = first.post(PASSWORD_URL, json=change, headers=this)
+        assert refused(response, "AUTH_STATE_UNAVAILABLE")
+    assert second.get(ME, headers=other).status_code == 200
+    assert first.post(PASSWORD_URL, json=change, headers=this).status_code == 204
+    assert second.get(ME, headers=other).status_code == 401
+    assert second.get(ME, headers=this).status_code == 200
+
+
+def test_a_role_change_reaches_every_server_or_none(
+    two_servers: tuple[FlaskClient, FlaskClient],
+    own_redis: OwnRedis,
+    admin: User,
+    make_user: MakeUser,
+) -> None:
+    first, second = two_servers
+    demoted = make_user("second-admin@example.com", roles=("user", "admin"))
+    as_admin = bearer(tokens(first.application, admin.email)["access_token"])
+    as_demoted = bearer(tokens(first.application, demoted.email)["access_token"])
+    assert second.get(USERS, headers=as_demoted).status_code == 200
+    change = {"roles": ["user"]}
+    with fault(own_redis, "paused"):
+        response = first.patch(f"{USERS}/{demoted.id}", json=change, headers=as_admin)
+        assert refused(response, "AUTH_STATE_UNAVAILABLE")
+    assert second.get(USERS, headers=as_demoted).status_code == 200
+    assert first.patch(f"{USERS}/{demoted.id}", json=change, headers=as_admin).status_code == 200
+    assert second.get(USERS, headers=as_demoted).status_code == 403
+
+
+def test_a_reused_refresh_token_revokes_its_session_everywhere_or_is_answered_503(
+    two_servers: tuple[FlaskClient, FlaskClient], own_redis: OwnRedis, user: User
+) -> None:
+    first, second = two_servers
+    pair = tokens(first.application, user.email)
+    headers = bearer(pair["access_token"])
+    assert second.get(ME, headers=headers).status_code == 200
+    old = {"refresh_token": pair["refresh_token"]}
+    assert first.post(REFRESH, json=old).status_code == 200
+    with fault(own_redis, "paused"):
+        assert refused(first.post(REFRESH, json=old), "AUTH_STATE_UNAVAILABLE")
+    reused = first.post(REFRESH, json=old)
+    assert reused.json["error"]["code"] == "AUTH_TOKEN_REVOKED"  # type: ignore[index]
+    assert second.get(ME, headers=headers).status_code == 401
+
+
+def test_a_deleted_item_is_never_served_from_the_cache_again(
+    two_servers: tuple[FlaskClient, FlaskClient], own_redis: OwnRedis, user: User
+) -> None:
+    first, second = two_servers
+    headers = bearer(tokens(first.application, user.email)["access_token"])
+    created = first.post("/api/v1/items", json={"name": "doomed"}, headers=headers)
+    url = f"/api/v1/items/{created.json['data']['id']}"  # type: ignore[index]
+    second.get(url, headers=headers)
+    assert second.get(url, headers=headers).headers["X-Cache"] == "HIT"
+    with fault(own_redis, "paused"):
+        assert refused(first.delete(url, headers=headers), "CACHE_UNAVAILABLE")
+    assert second.get(url, headers=headers).status_code == 200  # it was not deleted
+    assert first.delete(url, headers=headers).status_code == 204
+    assert second.get(url, headers=headers).status_code == 404
 
 
 @pytest.mark.xdist_group("processes")

@@ -6,8 +6,9 @@ say) registers a resolver with :func:`set_resolver`; without one, or when the
 request carries nothing it recognizes, there is no caller and those features
 fall back to the client's address, or to one shared view.
 
-The resolver runs before authentication proper (rate limits come first), so it
-must be cheap and must not trust anything it cannot verify on its own.
+The resolver runs before the rate limits, so it must be cheap (the auth module
+answers from the shared session states) and must trust nothing it has not
+verified: a caller it names is who the limits count and exempt.
 """
 
 from __future__ import annotations
@@ -40,11 +41,6 @@ def init_app(app: Flask) -> None:
 
 def set_resolver(app: Flask, resolver: Resolver) -> None:
     app.extensions["caller_resolver"] = resolver
-
-
-def identify(found: Caller | None) -> None:
-    """Replace the current request's caller (once authentication knows better)."""
-    g.caller = found
 
 
 def current_caller() -> Caller | None:

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     #: Requests each client may make, across the whole API; views may add stricter
     #: limits. Stack limits for bursts: "10/second;60/minute". Empty: no such limit.
     RATE_LIMIT_DEFAULT: RateLimits = "60/minute"
+    #: Requests each client may make to each write endpoint that applies it
+    #: (``@rate_limit(write_limit)``), on top of the default. Empty: no such limit.
+    RATE_LIMIT_WRITES: RateLimits = "10/second;60/minute"
     #: "sliding-window-counter": two counters per client and limit, approximate at
     #: window edges. "moving-window": exact, but stores one entry per request.
     RATE_LIMIT_STRATEGY: Literal["sliding-window-counter", "moving-window"] = (
@@ -145,8 +148,12 @@ class Settings(BaseSettings):
 {%- endif %}
     DATABASE_URL: str = "sqlite:///{{ cookiecutter.project_slug }}.db"
     DATABASE_ECHO: bool = False
-    DATABASE_POOL_SIZE: int = Field(default=5, ge=1)
-    DATABASE_MAX_OVERFLOW: int = Field(default=10, ge=0)
+    #: Connections each process keeps open. A request that finds them all busy
+    #: waits up to DATABASE_POOL_TIMEOUT, then answers 503 DATABASE_BUSY. Keep
+    #: processes x (pool + overflow) under PostgreSQL's max_connections (100).
+    DATABASE_POOL_SIZE: int = Field(default=10, ge=1)
+    #: Extra connections opened for a burst and closed right after: churn. 0 by default.
+    DATABASE_MAX_OVERFLOW: int = Field(default=0, ge=0)
     #: Seconds after which a pooled connection is replaced.
     DATABASE_POOL_RECYCLE: int = Field(default=1800, ge=-1)
     #: Seconds a request waits for a free pooled connection.

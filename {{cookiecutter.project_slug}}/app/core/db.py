@@ -13,11 +13,12 @@ the models and the migrations differ).
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
 import sqlmodel
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, has_request_context, request
 from flask_sqlalchemy_lite import SQLAlchemy
 from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -27,7 +28,8 @@ from sqlalchemy.types import TypeDecorator
 from app import models  # noqa: F401 - registers every table on the metadata
 from app.core import scoping
 from app.core.config import PROJECT_ROOT, Settings
-from app.core.errors import handle_unexpected_error
+from app.core.errors import handle_api_error, handle_unexpected_error
+from app.core.exceptions import APIError
 from app.core.readiness import add_probe
 from app.core.responses import error
 
@@ -36,14 +38,36 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Methods that change nothing (RFC 9110, section 9.2.1).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 db = SQLAlchemy(session_options={"class_": sqlmodel.Session, "expire_on_commit": False})
 
 
 def get_session() -> sqlmodel.Session:
-    """The session of the current request, committed if the response succeeds."""
-    g.db_session_used = True
+    """The session of the current request, committed if the response succeeds.
+
+    A request that cannot change anything (GET, HEAD, OPTIONS) reads in
+    autocommit mode on PostgreSQL: each statement sees the latest committed
+    data, with no BEGIN and COMMIT round trips around it.
+    """
     session: sqlmodel.Session = db.session  # type: ignore[assignment]
+    if "db_session_used" not in g:
+        g.db_session_used = True
+        if (
+            has_request_context()
+            and request.method in SAFE_METHODS
+            and _reads_in_autocommit(session)
+        ):
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     return session
+
+
+def _reads_in_autocommit(session: sqlmodel.Session) -> bool:
+    # Only a session that checks out its own connection: one joined to an outer
+    # transaction (the tests') must stay in it.
+    bind = session.get_bind()
+    return isinstance(bind, Engine) and bind.dialect.name == "postgresql"
 
 
 def get_migrations() -> Alembic:
@@ -93,9 +117,30 @@ def _render_item(kind: str, obj: Any, _context: Any) -> str | bool:
     return False
 
 
+def _drop_async_teardown(app: Flask) -> None:
+    """Remove Flask-SQLAlchemy-Lite's teardown of async sessions, which this app never opens.
+
+    Flask runs an ``async def`` teardown through asgiref: a new thread and event
+    loop for every request, for nothing. The synchronous teardown that closes
+    the request's session stays.
+    """
+    funcs = app.teardown_appcontext_funcs
+    funcs[:] = [
+        func
+        for func in funcs
+        if not (
+            inspect.iscoroutinefunction(func) and func.__module__.startswith("flask_sqlalchemy")
+        )
+    ]
+
+
 def _commit_session(response: Response) -> Response:
     if g.pop("db_session_used", False) and response.status_code < 400:
-        db.session.commit()
+        try:
+            db.session.commit()
+        except APIError as exc:  # a commit hook refused (a shared store is unreachable, say)
+            db.session.rollback()
+            return handle_api_error(exc)
     return response
 
 
@@ -169,6 +214,7 @@ def init_app(app: Flask) -> None:
         "render_item": _render_item,
     }
     db.init_app(app)
+    _drop_async_teardown(app)
     # Alembic announces at INFO every plugin it sets up on import; keep the CLI readable.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from flask_alembic import Alembic

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
 
@@ -113,6 +113,12 @@ def rate_limit(
     return decorator
 
 
+def write_limit() -> str:
+    """``RATE_LIMIT_WRITES``: the limits of a write endpoint, as ``@rate_limit(write_limit)``."""
+    settings: Settings = current_app.extensions["settings"]
+    return settings.RATE_LIMIT_WRITES
+
+
 def rate_limit_exempt(view: F) -> F:
     """Exempt a view from every limit (health checks, for one)."""
     setattr(view, EXEMPT_ATTR, True)
@@ -151,6 +157,12 @@ def apply_view_limits(app: Flask) -> None:
 def _unlimited() -> bool:
     caller = current_caller()
     return bool(caller and caller.unlimited)
+
+
+def _not_limited() -> bool:
+    """Skip the limiter at once for exempt views and unlimited callers."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    return view is None or getattr(view, EXEMPT_ATTR, False) or _unlimited()
 
 
 def _too_many_requests(exc: RateLimitExceeded) -> Response:
@@ -201,7 +213,10 @@ def init_app(app: Flask) -> None:
         # One budget per client for all endpoints ("application" limits in Flask-Limiter).
         application_limits=[settings.RATE_LIMIT_DEFAULT] if settings.RATE_LIMIT_DEFAULT else [],
         application_limits_exempt_when=_unlimited,
-        strategy=settings.RATE_LIMIT_STRATEGY,
+        # Another extension may offer a faster implementation of the strategy.
+        strategy=app.extensions.get("rate_limit_strategies", {}).get(
+            settings.RATE_LIMIT_STRATEGY, settings.RATE_LIMIT_STRATEGY
+        ),
         # Headers are added below, Retry-After only where it means something (429).
         headers_enabled=False,
         # A shared store that fails: count in this process until it is back
@@ -209,6 +224,7 @@ def init_app(app: Flask) -> None:
         in_memory_fallback_enabled=shared,
         swallow_errors=True,
     )
+    limiter.request_filter(_not_limited)
     limiter.init_app(app)
     app.extensions["rate_limiter"] = limiter
     app.register_error_handler(RateLimitExceeded, _too_many_requests)

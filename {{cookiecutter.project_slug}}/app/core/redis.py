@@ -19,6 +19,7 @@ from redis import Redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from app.core import rate_limit_redis
 from app.core.cache.redis_backend import RedisBackend
 from app.core.config import Settings
 from app.core.readiness import add_probe
@@ -65,10 +66,17 @@ def init_app(app: Flask) -> None:
     app.extensions["cache_backend"] = RedisBackend(
         client, namespace=f"{settings.REDIS_KEY_PREFIX}:cache:"
     )
+    # Other modules keep shared state under names of their own (``auth``, say).
+    app.extensions["shared_store"] = lambda name: RedisBackend(
+        client, namespace=f"{settings.REDIS_KEY_PREFIX}:{name}:"
+    )
     # Flask-Limiter reads its storage from the config. The connection comes
     # from the pool, so the URI only selects the Redis storage of ``limits``
     # (and keeps the password out of the config).
     app.config["RATELIMIT_STORAGE_URI"] = "redis://"
+    app.extensions["rate_limit_strategies"] = {
+        "sliding-window-counter": rate_limit_redis.register_strategy()
+    }
     app.config["RATELIMIT_STORAGE_OPTIONS"] = {
         "connection_pool": client.connection_pool,
         "key_prefix": f"{settings.REDIS_KEY_PREFIX}:limits",

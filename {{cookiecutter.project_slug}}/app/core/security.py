@@ -7,7 +7,8 @@ this module leaves it alone.
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Request, Response
+from flask.sessions import NullSession, SessionInterface
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -32,8 +33,21 @@ EXPOSED_HEADERS = [
 ]
 
 
+class NoSessions(SessionInterface):
+    """No cookie sessions: clients authenticate each request themselves, so
+    there is no session cookie to steal or forge, and no cookie to sign or
+    verify on every request."""
+
+    def open_session(self, app: Flask, request: Request) -> NullSession:
+        return self.make_null_session(app)
+
+    def save_session(self, app: Flask, session: object, response: Response) -> None:
+        return None
+
+
 def init_app(app: Flask) -> None:
     settings: Settings = app.extensions["settings"]
+    app.session_interface = NoSessions()
 
     if settings.TRUSTED_PROXY_COUNT:
         # Only behind that many proxies are X-Forwarded-* honest; without this

@@ -10,9 +10,12 @@ tokens name their session, and a revoked session stops them at the next request.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +30,8 @@ from app.core.auth.errors import (
     WrongPassword,
 )
 from app.core.auth.passwords import Passwords
+from app.core.auth.principal import Principal
+from app.core.auth.throttle import SignInThrottle
 from app.core.auth.tokens import TokenCodec
 from app.models.base import utcnow
 from app.models.user import AuthSession, User
@@ -49,6 +54,7 @@ class Authenticator:
 
     :param states: A shared cache of session states; without one, every request
         reads its session from the database.
+    :param throttle: Slows down repeated failed sign-ins; None: no throttling.
     """
 
     def __init__(
@@ -58,11 +64,13 @@ class Authenticator:
         passwords: Passwords,
         session_max_age: int,
         states: SessionStates | None = None,
+        throttle: SignInThrottle | None = None,
     ) -> None:
         self.tokens = tokens
         self.passwords = passwords
         self.session_max_age = timedelta(seconds=session_max_age)
         self.states = states
+        self.throttle = throttle
 
     # Accounts
 
@@ -105,14 +113,21 @@ class Authenticator:
         """Open a session for valid credentials.
 
         An unknown email and a wrong password take the same time and give the same
-        answer, so the endpoint does not tell which emails have accounts.
+        answer, so the endpoint does not tell which emails have accounts. Failures
+        are throttled per account and address (``app.core.auth.throttle``).
         """
-        user = session.exec(select(User).where(User.email == email.lower())).first()
+        account, address = email.lower(), client.ip or "unknown"
+        if self.throttle:
+            self.throttle.check(account, address)
+        user = session.exec(select(User).where(User.email == account)).first()
         if user is None:
             self.passwords.waste_time(password)
+        if user is None or not self.passwords.verify(user.hashed_password, password):
+            if self.throttle:
+                self.throttle.failed(account, address)
             raise InvalidCredentials()
-        if not self.passwords.verify(user.hashed_password, password):
-            raise InvalidCredentials()
+        if self.throttle:
+            self.throttle.succeeded(account, address)
         if not user.is_active:
             raise AccountDisabled()
         if self.passwords.needs_rehash(user.hashed_password):
@@ -175,34 +190,54 @@ class Authenticator:
             raise TokenRevoked("This refresh token was already used; the session is revoked.")
         return pair
 
-    def authenticate(self, session: Session, *, access_token: str) -> tuple[User, uuid.UUID]:
-        """The user and session id behind an access token, if both are still valid."""
-        claims = self.tokens.decode(access_token, expected="access")
-        state = self._session_state(session, claims.session_id)
-        if state is None or state["user_id"] != claims.user_id:
-            raise TokenRevoked()
-        if state["usable_until"] <= utcnow().timestamp():
-            raise TokenRevoked()
-        user = session.get(User, claims.user_id)
-        if user is None:
-            raise TokenRevoked()
-        if not user.is_active:
-            raise AccountDisabled()
-        return user, claims.session_id
+    def authenticate(self, open_session: Callable[[], Session], *, access_token: str) -> Principal:
+        """Who an access token speaks for, if its session and its user are still valid.
 
-    def _session_state(self, session: Session, session_id: uuid.UUID) -> dict[str, int] | None:
-        """``{"user_id", "usable_until"}`` of a session, from the cache or the database."""
-        if self.states and (cached := self.states.get(session_id)) is not None:
-            return cached
+        Answered from the shared session states when they know both (no
+        database read), from the database otherwise.
+
+        :param open_session: Gives the database session, called only if needed.
+        """
+        claims = self.tokens.decode(access_token, expected="access")
+        session_state, user_state = (
+            self.states.lookup(claims.session_id, claims.user_id) if self.states else (None, None)
+        )
+        if session_state is None:
+            session_state = self._load_session(open_session(), claims.session_id)
+        if (
+            session_state is None
+            or session_state["user_id"] != claims.user_id
+            or session_state["usable_until"] <= time.time()
+        ):
+            raise TokenRevoked()
+        if user_state is None:
+            user_state = self._load_user(open_session(), claims.user_id)
+        if user_state is None:
+            raise TokenRevoked()
+        if not user_state["active"]:
+            raise AccountDisabled()
+        return Principal(claims.user_id, claims.session_id, frozenset(user_state["roles"]))
+
+    def _load_session(self, session: Session, session_id: uuid.UUID) -> dict[str, Any] | None:
+        """``{"user_id", "usable_until"}`` of a session, from the database."""
         auth_session = session.get(AuthSession, session_id)
         if auth_session is None:
             return None
         usable = auth_session.revoked_at is None
-        until = auth_session.expires_at.timestamp() if usable else 0
-        state = {"user_id": auth_session.user_id, "usable_until": int(until)}
+        until = int(auth_session.expires_at.timestamp()) if usable else 0
+        state = {"user_id": auth_session.user_id, "usable_until": until}
         if self.states:
-            remaining = until - utcnow().timestamp()
-            self.states.put(session_id, state, ttl=max(remaining, 1))
+            self.states.remember_session(session_id, state, ttl=max(until - time.time(), 1))
+        return state
+
+    def _load_user(self, session: Session, user_id: int) -> dict[str, Any] | None:
+        """``{"roles", "active"}`` of a user, from the database."""
+        user = session.get(User, user_id)
+        if user is None:
+            return None
+        state = {"roles": list(user.roles), "active": user.is_active}
+        if self.states:
+            self.states.remember_user(user_id, state)
         return state
 
     def _pair(self, user: User, session_id: uuid.UUID) -> tuple[TokenPair, str]:

@@ -56,18 +56,26 @@ def list_items(
     q: str | None = None,
     where: Conditions = (),
 ) -> tuple[list[Item], int]:
-    """Return one page of items and how many items match in total."""
-    query = select(Item).where(*where)
+    """Return one page of items and how many items match in total.
+
+    One query gives both (the total is a window count over the matching rows);
+    a page past the end asks for the total on its own.
+    """
+    conditions = list(where)
     if q:
-        query = query.where(col(Item.name).icontains(q, autoescape=True))
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+        conditions.append(col(Item.name).icontains(q, autoescape=True))
 
     column = _SORT_COLUMNS[sort.lstrip("-")]
     order = col(column).desc() if sort.startswith("-") else col(column).asc()
     # The id breaks ties, so pages never overlap or skip rows.
     tiebreak = col(Item.id).desc() if sort.startswith("-") else col(Item.id).asc()
-    page = session.exec(query.order_by(order, tiebreak).limit(limit).offset(offset)).all()
-    return list(page), total
+    page = select(Item, func.count().over()).where(*conditions).order_by(order, tiebreak)
+    rows = session.exec(page.limit(limit).offset(offset)).all()
+    if rows:
+        return [item for item, _ in rows], rows[0][1]
+    if not offset:
+        return [], 0
+    return [], session.exec(select(func.count()).select_from(Item).where(*conditions)).one()
 
 
 def update_item(

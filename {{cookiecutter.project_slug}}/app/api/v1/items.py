@@ -12,7 +12,7 @@ from app.core.cache import cached_response, invalidates
 from app.core.caller import caller_key
 from app.core.db import get_session
 from app.core.openapi import validate
-from app.core.rate_limit import rate_limit
+from app.core.rate_limit import rate_limit, write_limit
 from app.core.responses import success
 from app.core.scoping import stamp, visible
 from app.models.item import Item
@@ -31,12 +31,10 @@ bp = Blueprint("items", __name__, url_prefix="/api/v1/items")
 # Reads are served from the cache until a write to any item invalidates them,
 # kept apart per caller: what one caller may see is not what another may.
 CACHE_NAMESPACE = "items"
-# Writes: bursts of up to 10 a second, 60 a minute per client and endpoint.
-WRITE_LIMIT = "10/second;60/minute"
 
 
 @bp.post("")
-@rate_limit(WRITE_LIMIT)
+@rate_limit(write_limit)
 @invalidates(CACHE_NAMESPACE)
 @validate(data=ItemPublic, status=201, errors=[409], tags=["items"])
 def create_item(json: ItemCreate) -> Response:
@@ -78,7 +76,7 @@ def get_item(item_id: ItemId) -> Response:
 
 
 @bp.patch("/<item_id>")
-@rate_limit(WRITE_LIMIT)
+@rate_limit(write_limit)
 @invalidates(CACHE_NAMESPACE)
 @validate(data=ItemPublic, errors=[404, 409], tags=["items"])
 def update_item(item_id: ItemId, json: ItemUpdate) -> Response:
@@ -88,7 +86,7 @@ def update_item(item_id: ItemId, json: ItemUpdate) -> Response:
 
 
 @bp.delete("/<item_id>")
-@rate_limit(WRITE_LIMIT)
+@rate_limit(write_limit)
 @invalidates(CACHE_NAMESPACE)
 @validate(status=204, errors=[404], tags=["items"])
 def delete_item(item_id: ItemId) -> Response:

@@ -13,21 +13,24 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import event, orm
+from sqlalchemy import event, inspect, orm
 
 from app.core import access, caller, scoping
 from app.core.auth import cli
 from app.core.auth.errors import AuthenticationRequired, NotAllowed
 from app.core.auth.ownership import OwnerRule
 from app.core.auth.passwords import Passwords
+from app.core.auth.principal import Principal
+from app.core.auth.throttle import SignInThrottle
 from app.core.auth.tokens import TokenCodec, load_keys
+from app.core.cache import BackendError, MemoryBackend
 from app.core.config import Settings
 from app.core.db import db, get_session
-from app.core.exceptions import APIError
+from app.core.exceptions import APIError, ServiceUnavailableError
 from app.core.openapi import add_document_hook, error_response, operations
 from app.models.user import ROLES, User
 from app.services.auth import Authenticator
-from app.services.sessions import REVOKED_SESSIONS, SessionStates
+from app.services.sessions import CHANGED_USERS, REVOKED_SESSIONS, SessionStates
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,19 +61,22 @@ def init_app(app: Flask) -> None:
         parallelism=settings.PASSWORD_HASH_PARALLELISM,
     )
     states = None
-    if "cache_backend" in app.extensions:
-        # A cache that all processes share: it can answer "is this session still
-        # usable?" for them. (A per-process cache could not see revocations
-        # made by other processes, so without one the database answers.)
-        states = SessionStates(app.extensions["cache"], ttl=settings.AUTH_SESSION_CACHE_TTL)
-        _forget_revoked_sessions(app, states)
+    shared_store = app.extensions.get("shared_store")
+    backend = shared_store("auth") if shared_store else None
+    if backend is not None and settings.AUTH_SESSION_CACHE_TTL > 0:
+        # A store that all processes share: it can answer "is this session still
+        # usable, and what may its user do?" for them. (A per-process cache could
+        # not see changes made by other processes, so without one the database answers.)
+        states = SessionStates(backend, ttl=settings.AUTH_SESSION_CACHE_TTL)
+        _hold_changes(app, states)
     app.extensions["authenticator"] = Authenticator(
         tokens=tokens,
         passwords=passwords,
         session_max_age=settings.AUTH_SESSION_MAX_AGE,
         states=states,
+        throttle=SignInThrottle(backend or MemoryBackend()),
     )
-    caller.set_resolver(app, _token_caller(frozenset(settings.RATE_LIMIT_EXEMPT_ROLES)))
+    caller.set_resolver(app, _caller_resolver(frozenset(settings.RATE_LIMIT_EXEMPT_ROLES)))
     app.before_request(_authenticate_request)
     add_document_hook(app, _document_security)
     scoping.add_rule(app, OwnerRule())
@@ -93,25 +99,33 @@ def _authenticate_request() -> None:
     # OPTIONS: CORS preflights carry no credentials by design.
     if endpoint is None or request.method == "OPTIONS" or is_public(endpoint):
         return
-    user = _authenticate()
+    principal = _authenticate()
     if request.blueprint in ROLE_BLUEPRINTS:
-        check_roles(user, ROLE_BLUEPRINTS[request.blueprint])
+        check_roles(principal, ROLE_BLUEPRINTS[request.blueprint])
 
 
-def _authenticate() -> User:
-    if "current_user" in g:
-        user: User = g.current_user
-        return user
-    token = _bearer_token()
-    if token is None:
-        raise AuthenticationRequired()
-    user, session_id = authenticator().authenticate(get_session(), access_token=token.strip())
-    g.current_user = user
-    g.current_session_id = session_id
-    # From here on the caller's roles come from the database, not from the token.
-    exempt = frozenset(current_app.extensions["settings"].RATE_LIMIT_EXEMPT_ROLES)
-    caller.identify(_caller_of(user.id, user.roles, exempt))
-    return user
+def _authenticate() -> Principal:
+    """The request's principal, or the error that says why there is none."""
+    found = _authentication()
+    if isinstance(found, APIError):
+        raise found
+    g.principal = found
+    return found
+
+
+def _authentication() -> Principal | APIError:
+    """Check the request's access token once, whoever asks first (the rate
+    limiter, to know who the caller is, or the guard)."""
+    if "authentication" not in g:
+        token = _bearer_token()
+        try:
+            if token is None:
+                raise AuthenticationRequired()
+            g.authentication = authenticator().authenticate(get_session, access_token=token)
+        except APIError as exc:
+            g.authentication = exc
+    found: Principal | APIError = g.authentication
+    return found
 
 
 def _bearer_token() -> str | None:
@@ -119,45 +133,72 @@ def _bearer_token() -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _token_caller(exempt_roles: frozenset[str]) -> caller.Resolver:
-    """Identify the caller by the signature of its access token alone: no database,
-    so rate limits can count per user before the request is authenticated."""
+def _caller_resolver(exempt_roles: frozenset[str]) -> caller.Resolver:
+    """Identify the caller by its access token, checked against the session and
+    the user as they are now: a signed-out or demoted user is no longer exempt."""
 
     def resolve() -> caller.Caller | None:
-        token = _bearer_token()
-        if token is None:
+        if _bearer_token() is None:
             return None
-        try:
-            claims = authenticator().tokens.decode(token, expected="access")
-        except APIError:
+        found = _authentication()
+        if isinstance(found, APIError):
             return None
-        return _caller_of(claims.user_id, claims.roles, exempt_roles)
+        return caller.Caller(
+            key=f"user:{found.user_id}",
+            roles=found.roles,
+            unlimited=bool(found.roles & exempt_roles),
+            privileged=found.is_admin,
+        )
 
     return resolve
 
 
-def _caller_of(user_id: int | None, roles: Iterable[str], exempt: frozenset[str]) -> caller.Caller:
-    held = frozenset(roles)
-    return caller.Caller(
-        key=f"user:{user_id}",
-        roles=held,
-        unlimited=bool(held & exempt),
-        privileged="admin" in held,
+class SessionStateUnavailable(ServiceUnavailableError):
+    code = "AUTH_STATE_UNAVAILABLE"
+    message = (
+        "The change could not be made visible to every server, so nothing was changed. "
+        "Retry after the seconds in Retry-After."
     )
 
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1"})
 
-def _forget_revoked_sessions(app: Flask, states: SessionStates) -> None:
-    """Drop ended sessions from the cache once their revocation is committed."""
+
+def _hold_changes(app: Flask, states: SessionStates) -> None:
+    """Before a transaction that ends sessions or changes users commits, mark
+    them as changing in the shared states (``SessionStates.hold``); if that
+    fails, the commit fails with 503 and nothing changes."""
     with app.app_context():
         sessionmaker = db.sessionmaker
 
-    @event.listens_for(sessionmaker, "after_commit")
-    def forget(session: orm.Session) -> None:
-        states.forget(session.info.pop(REVOKED_SESSIONS, set()))
+    @event.listens_for(sessionmaker, "before_flush")
+    def note_changed_users(session: orm.Session, _context: object, _instances: object) -> None:
+        changed = session.info.setdefault(CHANGED_USERS, set())
+        for user in session.deleted:
+            if isinstance(user, User):
+                changed.add(user.id)
+        for user in session.dirty:
+            attributes = inspect(user).attrs if isinstance(user, User) else None
+            if attributes is not None and any(
+                attributes[name].history.has_changes() for name in ("roles", "is_active")
+            ):
+                changed.add(user.id)
 
-    @event.listens_for(sessionmaker, "after_rollback")
-    def discard(session: orm.Session) -> None:
-        session.info.pop(REVOKED_SESSIONS, None)
+    @event.listens_for(sessionmaker, "before_commit")
+    def hold(session: orm.Session) -> None:
+        session.flush()  # so that every change is noted
+        sessions = session.info.get(REVOKED_SESSIONS, set())
+        users = session.info.get(CHANGED_USERS, set())
+        try:
+            states.hold(sessions=sessions, users=users)
+        except BackendError as exc:
+            raise SessionStateUnavailable() from exc
+
+    @event.listens_for(sessionmaker, "after_transaction_end")
+    def forget(session: orm.Session, transaction: orm.SessionTransaction) -> None:
+        if transaction.parent is None:
+            session.info.pop(REVOKED_SESSIONS, None)
+            session.info.pop(CHANGED_USERS, None)
 
 
 def require_auth(view: F) -> F:
@@ -196,8 +237,8 @@ def require_roles(*roles: str | Iterable[str]) -> Callable[[F], F]:
     return decorator
 
 
-def check_roles(user: User, roles: Iterable[str]) -> None:
-    if not set(roles) & set(user.roles):
+def check_roles(principal: Principal, roles: Iterable[str]) -> None:
+    if not set(roles) & principal.roles:
         raise NotAllowed()
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement
 
-from app.core.auth.context import current_user
+from app.core.auth.context import current_principal
 
 
 class OwnerRule:
@@ -18,8 +18,8 @@ class OwnerRule:
         owner_id = getattr(model, "owner_id", None)
         if owner_id is None:
             return []
-        user = current_user()
-        return [] if user.is_admin else [owner_id == user.id]
+        principal = current_principal()
+        return [] if principal.is_admin else [owner_id == principal.user_id]
 
     def stamp(self, model: type[Any]) -> dict[str, Any]:
-        return {"owner_id": current_user().id} if hasattr(model, "owner_id") else {}
+        return {"owner_id": current_principal().user_id} if hasattr(model, "owner_id") else {}

@@ -8,11 +8,32 @@ stays fast; hashes made with other parameters are upgraded at the next login.
 
 from __future__ import annotations
 
+import importlib
 import secrets
+import sys
+from collections.abc import Callable
 from functools import cached_property
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
+
+T = TypeVar("T")
+
+
+def off_the_event_loop(func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)``, where it does not hold up the process's other requests.
+
+    Under gevent (the server's workers) all requests of a process share one
+    thread, and an argon2 hash holds it for about 0.1 s; so it runs in gevent's
+    pool of real threads (argon2-cffi releases the GIL) while the others go on.
+    """
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None or not monkey.is_module_patched("threading"):
+        return func(*args)
+    hub = importlib.import_module("gevent").get_hub()
+    result: T = hub.threadpool.apply(func, args)
+    return result
 
 
 class Passwords:
@@ -24,12 +45,12 @@ class Passwords:
         )
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        return off_the_event_loop(self._hasher.hash, password)
 
     def verify(self, hashed: str, password: str) -> bool:
         """Whether ``password`` matches ``hashed``; never raises for a wrong or broken hash."""
         try:
-            return self._hasher.verify(hashed, password)
+            return off_the_event_loop(self._hasher.verify, hashed, password)
         except (VerificationError, InvalidHashError):
             return False
 

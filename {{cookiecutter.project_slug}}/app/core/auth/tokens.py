@@ -3,8 +3,8 @@
 Every token carries ``sub`` (the user id, a string), ``sid`` (its sign-in
 session), ``jti``, ``iat``, ``exp``, ``iss``, ``aud`` and ``type`` (``access`` or
 ``refresh``); an access token also names the user's ``roles`` as they were at
-issue time, for what runs before the database is asked (rate limits), never for
-authorization, which reads the roles from the database.
+issue time, for clients to read. The service never trusts them: authorization
+and rate-limit exemptions go by the roles the user holds now.
 
 Decoding accepts exactly one algorithm (the configured one) and, beyond what
 PyJWT checks, rejects what it would let through: a token of the other type,
@@ -15,8 +15,10 @@ that is not ours.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +32,8 @@ TokenType = Literal["access", "refresh"]
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud", "type", "sid"]
 ASYMMETRIC = ("RS256", "EdDSA")
 MAX_ID_DIGITS = 10
+#: Tokens remembered as verified by each process.
+VERIFIED_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class TokenCodec:
         self.audience = audience
         self.leeway = leeway
         self.lifetimes: dict[TokenType, int] = {"access": access_ttl, "refresh": refresh_ttl}
+        self._verified: OrderedDict[tuple[str, TokenType], Claims] = OrderedDict()
+        self._lock = threading.Lock()
 
     def issue(
         self,
@@ -126,7 +132,29 @@ class TokenCodec:
         return token, claims
 
     def decode(self, token: str, *, expected: TokenType) -> Claims:
-        """Check ``token`` and return its claims; raise ``TokenExpired`` or ``TokenInvalid``."""
+        """Check ``token`` and return its claims; raise ``TokenExpired`` or ``TokenInvalid``.
+
+        A token that passed every check is remembered (the last
+        ``VERIFIED_CACHE_SIZE``): the same string decodes to the same claims, so
+        its next uses only check that it has not expired since.
+        """
+        now = time.time()
+        with self._lock:
+            verified = self._verified.get((token, expected))
+            if verified is not None:
+                self._verified.move_to_end((token, expected))
+        if verified is not None:
+            if now >= verified.expires_at + self.leeway:
+                raise TokenExpired()
+            return verified
+        claims = self._decode(token, expected)
+        with self._lock:
+            self._verified[(token, expected)] = claims
+            if len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return claims
+
+    def _decode(self, token: str, expected: TokenType) -> Claims:
         try:
             header = jwt.get_unverified_header(token)
             payload = jwt.decode(

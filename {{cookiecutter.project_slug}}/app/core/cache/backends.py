@@ -30,12 +30,24 @@ class CacheBackend(Protocol):
         """The value under ``key``, or None."""
         ...
 
+    def get_many(self, *keys: str) -> list[bytes | None]:
+        """The values under ``keys`` (None where missing), in one round trip."""
+        ...
+
     def set(self, key: str, value: bytes, ttl: float) -> None:
         """Store ``value`` under ``key``."""
         ...
 
+    def set_many(self, entries: dict[str, bytes], ttl: float) -> None:
+        """Store every entry, in one round trip."""
+        ...
+
     def add(self, key: str, value: bytes, ttl: float) -> bool:
         """Store ``value`` only if ``key`` is absent; True if it was stored."""
+        ...
+
+    def incr(self, key: str, ttl: float) -> int:
+        """Add one to the counter under ``key`` (0 if missing), which then lives ``ttl``."""
         ...
 
     def delete(self, *keys: str) -> None:
@@ -90,9 +102,20 @@ class MemoryBackend:
         with self._lock:
             return self._live(key, time.monotonic())
 
+    def get_many(self, *keys: str) -> list[bytes | None]:
+        with self._lock:
+            now = time.monotonic()
+            return [self._live(key, now) for key in keys]
+
     def set(self, key: str, value: bytes, ttl: float) -> None:
         with self._lock:
             self._store(key, value, ttl, time.monotonic())
+
+    def set_many(self, entries: dict[str, bytes], ttl: float) -> None:
+        with self._lock:
+            now = time.monotonic()
+            for key, value in entries.items():
+                self._store(key, value, ttl, now)
 
     def add(self, key: str, value: bytes, ttl: float) -> bool:
         with self._lock:
@@ -101,6 +124,13 @@ class MemoryBackend:
                 return False
             self._store(key, value, ttl, now)
             return True
+
+    def incr(self, key: str, ttl: float) -> int:
+        with self._lock:
+            now = time.monotonic()
+            count = int(self._live(key, now) or 0) + 1
+            self._store(key, str(count).encode(), ttl, now)
+            return count
 
     def delete(self, *keys: str) -> None:
         with self._lock:
@@ -126,8 +156,9 @@ class FailFast:
     tries it again. One warning is logged per interval.
     """
 
-    def __init__(self, retry_interval: float) -> None:
+    def __init__(self, retry_interval: float, *, name: str = "Cache") -> None:
         self.retry_interval = retry_interval
+        self.name = name
         self._down_until = 0.0
         self._lock = threading.Lock()
 
@@ -142,7 +173,8 @@ class FailFast:
                 if time.monotonic() >= self._down_until:
                     self._down_until = time.monotonic() + self.retry_interval
                     logger.warning(
-                        "Cache unavailable, serving without it for %.0f s: %s",
+                        "%s unavailable, serving without it for %.0f s: %s",
+                        self.name,
                         self.retry_interval,
                         exc,
                     )

@@ -45,9 +45,21 @@ class RedisBackend:
         with _reachable():
             return cast("bytes | None", self._client.get(self._namespace + key))
 
+    def get_many(self, *keys: str) -> list[bytes | None]:
+        with _reachable():
+            found = self._client.mget([self._namespace + key for key in keys])
+        return cast("list[bytes | None]", found)
+
     def set(self, key: str, value: bytes, ttl: float) -> None:
         with _reachable():
             self._client.set(self._namespace + key, value, px=max(1, int(ttl * 1000)))
+
+    def set_many(self, entries: dict[str, bytes], ttl: float) -> None:
+        with _reachable():
+            pipeline = self._client.pipeline(transaction=False)
+            for key, value in entries.items():
+                pipeline.set(self._namespace + key, value, px=max(1, int(ttl * 1000)))
+            pipeline.execute()
 
     def add(self, key: str, value: bytes, ttl: float) -> bool:
         with _reachable():
@@ -55,6 +67,14 @@ class RedisBackend:
                 self._namespace + key, value, px=max(1, int(ttl * 1000)), nx=True
             )
         return bool(stored)
+
+    def incr(self, key: str, ttl: float) -> int:
+        with _reachable():
+            pipeline = self._client.pipeline(transaction=True)
+            pipeline.incr(self._namespace + key)
+            pipeline.pexpire(self._namespace + key, max(1, int(ttl * 1000)))
+            count, _ = pipeline.execute()
+        return int(count)
 
     def delete(self, *keys: str) -> None:
         if keys:

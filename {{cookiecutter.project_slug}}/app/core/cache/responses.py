@@ -18,9 +18,12 @@ cache per user, and put the decorator below the one that authenticates.
 Only 200 responses are cached. The envelope is stored without its request id
 and served with the current one; ``X-Cache`` says ``HIT`` or ``MISS``.
 
-A successful write invalidates its namespaces after the request's database
-transaction committed and before the client gets the response, so the next
-read sees the write, from any process that shares the cache.
+A successful write closes its namespaces before its database transaction
+commits: from then on no process serves or stores their responses. If the
+cache cannot confirm that, the write answers 503 ``CACHE_UNAVAILABLE`` and
+commits nothing, so no process can serve what it changed. Once the request is
+done, the namespaces open again under a new generation; the next read sees the
+write, from any process that shares the cache.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, current_app, g, request
 
+from app.core.cache.backends import BackendError
 from app.core.cache.manager import CacheManager
+from app.core.exceptions import ServiceUnavailableError
 from app.core.logs import get_request_id
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -106,7 +111,10 @@ def cached_response(
 
 
 def invalidates(*namespaces: str) -> Callable[[F], F]:
-    """Invalidate ``namespaces`` when the view answers with a success."""
+    """Invalidate ``namespaces`` when the view answers with a success.
+
+    :raises CacheUnavailable: (503) the cache could not be told; nothing is committed.
+    """
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
@@ -114,6 +122,10 @@ def invalidates(*namespaces: str) -> Callable[[F], F]:
             response = current_app.make_response(view(*args, **kwargs))
             if response.status_code < 400:
                 g.setdefault("cache_invalidations", set()).update(namespaces)
+                try:
+                    _get_cache().begin_invalidation(*namespaces)
+                except BackendError as exc:
+                    raise CacheUnavailable() from exc
             return response
 
         return wrapper  # type: ignore[return-value]
@@ -121,14 +133,24 @@ def invalidates(*namespaces: str) -> Callable[[F], F]:
     return decorator
 
 
-def _apply_invalidations(_exc: BaseException | None) -> None:
+class CacheUnavailable(ServiceUnavailableError):
+    code = "CACHE_UNAVAILABLE"
+    message = (
+        "The cache did not confirm the change, so nothing was changed. Retry after the "
+        "seconds in Retry-After."
+    )
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1"})
+
+
+def _finish_invalidations(_exc: BaseException | None) -> None:
     # Teardown runs after the after_request hooks (which commit the database
     # transaction) and before the response reaches the client.
     namespaces = g.pop("cache_invalidations", ())
-    cache = _get_cache()
-    for namespace in sorted(namespaces):
-        cache.invalidate(namespace)
+    if namespaces:
+        _get_cache().finish_invalidation(*sorted(namespaces))
 
 
 def init_app(app: Flask) -> None:
-    app.teardown_request(_apply_invalidations)
+    app.teardown_request(_finish_invalidations)
