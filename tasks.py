@@ -3,6 +3,8 @@
     python3 tasks.py demo    generate the default project and serve it on 127.0.0.1:5000
     python3 tasks.py test    run the template's whole test suite (extra args go to pytest)
     python3 tasks.py bench   print the benchmark figures (bake, time to green, AI under load)
+    python3 tasks.py lock    re-make the locks that generated projects get (needs the network;
+                             --upgrade takes the newest allowed versions)
 
 The first run creates ``.venv`` (with ``python -m venv``), installs uv into it,
 and lets uv install the locked development tools from ``uv.lock``.
@@ -10,10 +12,12 @@ and lets uv install the locked development tools from ``uv.lock``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -21,6 +25,10 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 DEMO_DIR = ROOT / "build" / "demo"
+#: Where the template keeps one lock per Python version; each bake's uv.lock is cut from one.
+LOCKS = ROOT / "{{cookiecutter.project_slug}}" / ".locks"
+#: Answers whose project needs every dependency a generated project can have.
+EVERY_DEPENDENCY = ("database=postgresql", "use_auth=yes", "use_redis=yes", "ai_provider=both")
 
 
 def run(*args: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) -> None:
@@ -66,6 +74,54 @@ def bench() -> None:
         run(BIN / "python", ROOT / "bench" / script)
 
 
+def project_env() -> dict[str, str]:
+    """Our environment, without the template's virtualenv (a project makes its own)."""
+    return {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+
+
+def find_python(version: str) -> Path | None:
+    """An interpreter of ``version`` on PATH or installed by pyenv, if there is one."""
+    candidates = [shutil.which(f"python{version}")]
+    candidates += sorted(
+        str(path) for path in Path.home().glob(f".pyenv/versions/{version}*/bin/python{version}")
+    )
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return Path(candidate)
+    return None
+
+
+def lock(uv_args: list[str]) -> None:
+    """Lock every dependency a generated project can have, once per Python version."""
+    uv_bin = uv()
+    versions = json.loads((ROOT / "cookiecutter.json").read_text())["python_version"]
+    LOCKS.mkdir(exist_ok=True)
+    seed: Path | None = None
+    with tempfile.TemporaryDirectory() as scratch:
+        for version in versions:
+            output = Path(scratch) / version
+            answers = (*EVERY_DEPENDENCY, f"python_version={version}")
+            run(BIN / "cookiecutter", "--no-input", "-o", output, ROOT, *answers)
+            (project,) = output.iterdir()
+            # Start from the lock kept for this version, or from the one just made for
+            # the version before: only what must change moves, and all versions agree.
+            seed = seed or LOCKS / f"python{version}.lock"
+            if seed.exists():
+                shutil.copyfile(seed, project / "uv.lock")
+            interpreter = find_python(version)
+            python = ["--python", str(interpreter)] if interpreter else []
+            run(uv_bin, "lock", *python, *uv_args, cwd=project, env=project_env())
+            seed = LOCKS / f"python{version}.lock"
+            shutil.copyfile(project / "uv.lock", seed)
+            print(f"{seed.relative_to(ROOT)}: locked", flush=True)
+
+
 def main() -> int:
     command, *rest = sys.argv[1:] or ["help"]
     if command == "demo":
@@ -74,6 +130,8 @@ def main() -> int:
         test(rest)
     elif command == "bench":
         bench()
+    elif command == "lock":
+        lock(rest)
     elif command == "clean":
         shutil.rmtree(ROOT / "build", ignore_errors=True)
     else:

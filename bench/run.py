@@ -67,7 +67,7 @@ def bake(output: Path, *answers: str) -> Path:
 
 def time_to_green(work: Path, *answers: str) -> None:
     project = bake(work / "green", *answers)
-    run(UV, "sync", "--quiet", "--python", sys.executable, cwd=project)
+    run(UV, "sync", "--locked", "--quiet", "--python", sys.executable, cwd=project)
     run(
         project / ".venv" / "bin" / "python",
         "-m",
