@@ -9,9 +9,11 @@ nothing here needs the network.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -380,8 +382,67 @@ def write_lock(project: Path, answers: dict[str, Any]) -> str | None:
     return None
 
 
-def write_env(project: Path) -> None:
-    """Copy ``.env.example`` to ``.env``, giving every placeholder secret a fresh value."""
+def git(repository: Path, *args: str) -> str | None:
+    """What a git command prints in ``repository``, or None if it fails."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(repository), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if result.returncode != 0:
+        return None
+    return result.stdout.strip() or None
+
+
+def template_origin(answers: dict[str, Any]) -> tuple[str, str | None]:
+    """Where the template came from and at which commit.
+
+    cruft renders with both set (``_template``, ``_commit``). Cookiecutter gives the
+    template's folder (a clone, for ``gh:`` templates), maybe relative to where it
+    was started: the template is then its clone's origin, or else that folder.
+    """
+    if answers.get("_commit"):
+        return answers["_template"], answers["_commit"]
+    if not answers.get("_repo_dir"):
+        return answers["_template"], None
+    folder = Path(os.environ.get("PWD", ".")) / answers["_repo_dir"]
+    commit = git(folder, "rev-parse", "HEAD")
+    if commit is None:
+        return answers["_template"], None
+    return git(folder, "remote", "get-url", "origin") or str(folder.resolve()), commit
+
+
+def write_cruft_state(project: Path, answers: dict[str, Any]) -> None:
+    """Record the answers and the template's commit in ``.cruft.json``, as ``cruft
+    create`` would: ``cruft update`` then brings the template's later changes."""
+    template, commit = template_origin(answers)
+    context = {name: value for name, value in answers.items() if not name.startswith("_")}
+    context.update(_template=template, _commit=commit)
+    state = {
+        "template": template,
+        "commit": commit,
+        "checkout": answers.get("_checkout"),
+        "context": {"cookiecutter": context},
+        "directory": None,
+    }
+    text = json.dumps(state, ensure_ascii=False, indent=2, separators=(",", ": "))
+    (project / ".cruft.json").write_text(text + "\n", encoding="utf-8")
+
+
+def write_env(project: Path) -> bool:
+    """Copy ``.env.example`` to ``.env``, giving every placeholder secret a fresh value.
+
+    An existing ``.env`` (generating again over a project) is left as it is: it holds
+    this copy's secrets and settings. Returns whether ``.env`` was written.
+    """
+    env = project / ".env"
+    if env.exists():
+        return False
     example = project / ".env.example"
     lines = []
     for line in example.read_text(encoding="utf-8").splitlines():
@@ -389,12 +450,14 @@ def write_env(project: Path) -> None:
         if sep and value == SECRET_PLACEHOLDER:
             line = f"{name}={secrets.token_urlsafe(SECRET_BYTES)}"
         lines.append(line)
-    env = project / ".env"
     env.write_text("\n".join(lines) + "\n", encoding="utf-8")
     env.chmod(0o600)
+    return True
 
 
-def next_steps(answers: dict[str, Any], project: Path, lock_problem: str | None = None) -> str:
+def next_steps(
+    answers: dict[str, Any], project: Path, lock_problem: str | None = None, env_kept: bool = False
+) -> str:
     steps = [f"cd {project}", "uv lock" if lock_problem else "uv sync --locked"]
     if MANIFEST["database"].enabled(answers):
         steps.append("uv run flask db upgrade")
@@ -402,6 +465,8 @@ def next_steps(answers: dict[str, Any], project: Path, lock_problem: str | None 
     lines = [f"Created {answers['project_name']} in {project}", ""]
     if lock_problem:
         lines += [lock_problem, ""]
+    if env_kept:
+        lines += ["Kept the existing .env (settings added to .env.example are not in it).", ""]
     lines += ["Next steps:"]
     lines += [f"  {step}" for step in steps]
     lines += ["", "Then open http://127.0.0.1:5000/api/v1/docs. README.md tells the rest."]
@@ -413,8 +478,9 @@ def main() -> int:
     project = Path.cwd()
     remove_paths(project, disabled_paths(answers))
     lock_problem = write_lock(project, answers)
-    write_env(project)
-    print(next_steps(answers, project, lock_problem))
+    env_written = write_env(project)
+    write_cruft_state(project, answers)
+    print(next_steps(answers, project, lock_problem, env_kept=not env_written))
     return 0
 
 
