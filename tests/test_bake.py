@@ -54,8 +54,9 @@ def test_bake_is_complete_and_clean(cookies: Any, answers: dict[str, Any]) -> No
 
     disabled = set(LEFTOVERS) - features(answers)
     # uv.lock lists the whole dependency closure (a dev tool may need jsonschema with no
-    # AI module); the lock check below proves it holds what pyproject.toml asks for.
-    scanned = [path for path in files if path.name != "uv.lock"]
+    # AI module; the lock check below proves it holds what pyproject.toml asks for), and
+    # .cruft.json records every answer, "use_redis": false included.
+    scanned = [path for path in files if path.name not in ("uv.lock", ".cruft.json")]
     leftovers = [
         f"{path.relative_to(project)}:{number}: {pattern} in {line.strip()!r}"
         for feature in sorted(disabled)
