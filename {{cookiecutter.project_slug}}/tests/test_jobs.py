@@ -177,6 +177,29 @@ def test_sigterm_lets_the_running_job_finish(app: Flask, tmp_path: Path) -> None
         assert sample_jobs.completed_runs("graceful") == 1
 
 
+def worker_status() -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - the project's own command
+        [*WORKER[:-1], "worker-status"],
+        cwd=PROJECT,
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_worker_status_tells_whether_a_worker_serves_the_queue(app: Flask, tmp_path: Path) -> None:
+    """The health check of a worker's container."""
+    idle = worker_status()
+    assert idle.returncode == 1
+    assert "no worker on" in idle.stderr
+    job = enqueue(app, sample_jobs.sleep_then_count, args=[1, "status"])
+    with running_worker(tmp_path / "worker.log"):
+        wait_until_started(app, job)
+        assert worker_status().returncode == 0
+
+
 def test_an_unknown_job_is_404(app: Flask) -> None:
     response = app.test_client().get(f"{JOBS}/no-such-job")
     assert response.status_code == 404
