@@ -3,6 +3,8 @@
     python3 tasks.py demo    generate the default project and serve it on 127.0.0.1:5000
     python3 tasks.py test    run the template's whole test suite (extra args go to pytest)
     python3 tasks.py bench   print the benchmark figures (bake, time to green, AI under load)
+    python3 tasks.py samples [DIR]   bake the sample projects (samples/*.json) into DIR
+                                     (default build/samples), one folder each
     python3 tasks.py lock    re-make the locks that generated projects get (needs the network;
                              --upgrade takes the newest allowed versions)
 
@@ -27,8 +29,10 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 DEMO_DIR = ROOT / "build" / "demo"
 #: Where the template keeps one lock per Python version; each bake's uv.lock is cut from one.
 LOCKS = ROOT / "{{cookiecutter.project_slug}}" / ".locks"
-#: Answers whose project needs every dependency a generated project can have.
-EVERY_DEPENDENCY = ("database=postgresql", "use_auth=yes", "use_redis=yes", "ai_provider=both")
+#: The answers of each sample project, one file per sample.
+SAMPLES = ROOT / "samples"
+#: The sample whose project needs every dependency a generated project can have.
+EVERYTHING = SAMPLES / "everything.json"
 
 
 def run(*args: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) -> None:
@@ -74,6 +78,35 @@ def bench() -> None:
         run(BIN / "python", ROOT / "bench" / script)
 
 
+def answer_args(answers_file: Path) -> list[str]:
+    """The answers in a samples file, as ``key=value`` arguments of cookiecutter."""
+    answers = json.loads(answers_file.read_text())
+    return [
+        f"{name}={('yes' if value else 'no') if isinstance(value, bool) else value}"
+        for name, value in answers.items()
+    ]
+
+
+def bake_samples(output: Path) -> list[Path]:
+    """Bake every sample into ``output/<name>``; return their folders."""
+    shutil.rmtree(output, ignore_errors=True)
+    output.mkdir(parents=True)
+    baked = []
+    for answers_file in sorted(SAMPLES.glob("*.json")):
+        with tempfile.TemporaryDirectory() as scratch:
+            run(BIN / "cookiecutter", "--no-input", "-o", scratch, ROOT, *answer_args(answers_file))
+            (project,) = Path(scratch).iterdir()
+            baked.append(Path(shutil.move(project, output / answers_file.stem)))
+    return baked
+
+
+def samples(args: list[str]) -> None:
+    uv()
+    output = Path(args[0]).resolve() if args else ROOT / "build" / "samples"
+    for sample in bake_samples(output):
+        print(f"{sample}", flush=True)
+
+
 def project_env() -> dict[str, str]:
     """Our environment, without the template's virtualenv (a project makes its own)."""
     return {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
@@ -106,7 +139,7 @@ def lock(uv_args: list[str]) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for version in versions:
             output = Path(scratch) / version
-            answers = (*EVERY_DEPENDENCY, f"python_version={version}")
+            answers = (*answer_args(EVERYTHING), f"python_version={version}")
             run(BIN / "cookiecutter", "--no-input", "-o", output, ROOT, *answers)
             (project,) = output.iterdir()
             # Start from the lock kept for this version, or from the one just made for
@@ -130,6 +163,8 @@ def main() -> int:
         test(rest)
     elif command == "bench":
         bench()
+    elif command == "samples":
+        samples(rest)
     elif command == "lock":
         lock(rest)
     elif command == "clean":

@@ -4,6 +4,7 @@ project's pyproject.toml, equal to what uv itself writes, and current."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tomllib
@@ -15,6 +16,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+import tasks
 from tests.conftest import TEMPLATE, assert_ok, bake, project_env, run_in
 from tests.matrix import QUESTIONS
 from tests.test_generated import find_python
@@ -22,13 +24,8 @@ from tests.test_hooks import post_gen
 
 UV = Path(sys.executable).parent / "uv"
 LOCKS = TEMPLATE / "{{cookiecutter.project_slug}}" / ".locks"
-#: The answers of the project that needs every dependency (as in tasks.py).
-EVERY_DEPENDENCY: dict[str, Any] = {
-    "database": "postgresql",
-    "use_auth": True,
-    "use_redis": True,
-    "ai_provider": "both",
-}
+#: The answers of the project that needs every dependency: the locks are made for it.
+EVERY_DEPENDENCY: dict[str, Any] = json.loads(tasks.EVERYTHING.read_text())
 STALE = "the template's locks are stale: run `python3 tasks.py lock` and commit .locks"
 
 
