@@ -46,7 +46,6 @@ MANIFEST: dict[str, Feature] = {
             "tests/test_items_cache.py",
             "tests/test_migrations.py",
             "app/core/scoping.py",
-            "deploy/k8s/migrate.yaml",
         ),
     ),
     "auth": Feature(
@@ -121,13 +120,20 @@ MANIFEST: dict[str, Feature] = {
             "tests/test_jobs.py",
             "tests/test_redis.py",
             "tests/test_two_instances.py",
-            "deploy/k8s/worker.yaml",
         ),
     ),
     # SQLite is one file on one machine: no manifests for a cluster of pods.
     "kubernetes": Feature(
         enabled=lambda answers: answers["database"] != "sqlite",
         paths=("deploy",),
+    ),
+    "kubernetes_migrations": Feature(
+        enabled=lambda answers: answers["database"] == "postgresql",
+        paths=("deploy/k8s/migrate.yaml",),
+    ),
+    "kubernetes_worker": Feature(
+        enabled=lambda answers: answers["database"] != "sqlite" and answers["use_redis"],
+        paths=("deploy/k8s/worker.yaml",),
     ),
 }
 

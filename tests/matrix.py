@@ -71,6 +71,7 @@ LEFTOVERS: dict[str, list[str]] = {
         r"/users",
         r"(?i)\badmins?\b",
     ],
+    "kubernetes": [r"(?i)kubectl", r"(?i)kubernetes", r"deploy/k8s"],
     "redis": [
         r"(?i)redis(?!tribut)",  # not "Redistribution" in license texts
         r"(?i)\brq\b",
@@ -108,6 +109,8 @@ def features(answers: dict[str, Any]) -> set[str]:
         on.add("ai_anthropic")
     if answers.get("use_redis", QUESTIONS["use_redis"]):
         on.add("redis")
+    if answers["database"] != "sqlite":
+        on.add("kubernetes")
     return on
 
 
