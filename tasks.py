@@ -56,7 +56,7 @@ def demo() -> None:
     (project,) = [path for path in DEMO_DIR.iterdir() if (path / "pyproject.toml").exists()]
     # The generated project gets its own environment, as its owner would make it.
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
-    run(uv_bin, "sync", "--quiet", cwd=project, env=env)
+    run(uv_bin, "sync", "--locked", "--quiet", cwd=project, env=env)
     run(uv_bin, "run", "flask", "--app", "app", "db", "upgrade", cwd=project, env=env)
     print(f"\nServing {project} on http://127.0.0.1:5000 (docs: /api/v1/docs). Ctrl-C stops.\n")
     os.chdir(project)
