@@ -86,7 +86,7 @@ def containers(resource: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def check_kubernetes(project: Path, database: str, redis: bool) -> None:
+def check_kubernetes(project: Path, redis: bool) -> None:
     folder = project / "deploy" / "k8s"
     resources = kubernetes_resources(folder)
     for resource in resources:
@@ -97,12 +97,12 @@ def check_kubernetes(project: Path, database: str, redis: bool) -> None:
         by_kind.setdefault(resource["kind"], []).append(resource)
     names = {resource["metadata"]["name"] for resource in by_kind["Deployment"]}
     assert names == {"my-flask-api-api"} | ({"my-flask-api-worker"} if redis else set())
-    assert len(by_kind.get("Job", [])) == (1 if database == "postgresql" else 0)
+    assert len(by_kind["Job"]) == 1
     assert len(by_kind["HorizontalPodAutoscaler"]) == 1
     assert len(by_kind["Service"]) == 1
     assert len(by_kind["PodDisruptionBudget"]) == len(by_kind["Deployment"])
 
-    for resource in by_kind["Deployment"] + by_kind.get("Job", []):
+    for resource in by_kind["Deployment"] + by_kind["Job"]:
         pod = resource["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] != 0
@@ -255,10 +255,10 @@ def test_deployment_files_validate(cookies: Any, answers: dict[str, Any]) -> Non
     # The code is copied without --chown: owned by root, read-only to the app's user.
     assert re.search(r"^COPY --from=build /srv /srv$", dockerfile, re.MULTILINE)
 
-    if database == "sqlite":
-        assert not (project / "deploy").exists()
+    if database == "postgresql":
+        check_kubernetes(project, redis)
     else:
-        check_kubernetes(project, database, redis)
+        assert not (project / "deploy").exists()
 
 
 @pytest.mark.slow

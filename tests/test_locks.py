@@ -18,9 +18,8 @@ from packaging.version import Version
 
 import tasks
 from tests.conftest import TEMPLATE, assert_ok, bake, project_env, run_in
-from tests.matrix import QUESTIONS
+from tests.matrix import QUESTIONS, post_gen
 from tests.test_generated import find_python
-from tests.test_hooks import post_gen
 
 UV = Path(sys.executable).parent / "uv"
 LOCKS = TEMPLATE / "{{cookiecutter.project_slug}}" / ".locks"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -20,31 +20,25 @@ from rq.job import Job, JobStatus
 from app.core.cache import CacheManager, get_cache
 from app.core.caller import caller_key
 from app.core.jobs import get_queue
-from tests import sample_jobs
+from tests import processes, sample_jobs
 from tests.conftest import MakeApp
-from tests.fixtures.redis import PROJECT, WORKER, run_burst_worker, worker_env
+from tests.fixtures.redis import run_burst_worker, worker_env
+
+#: Every test here starts workers: one xdist worker runs them all, forking them from one
+#: preloaded process (``tests.processes``).
+pytestmark = pytest.mark.xdist_group("processes")
 
 JOBS = "/api/v1/jobs"
 
 
 @contextmanager
-def running_worker(log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A worker that runs until stopped, in a process group of its own."""
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: S603 - the project's own command
-            WORKER,
-            cwd=PROJECT,
-            env=worker_env(),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+def running_worker(log: Path) -> Iterator[BaseProcess]:
+    """A worker (``flask worker``) that runs until stopped, in a process group of its own."""
+    process = processes.start(["flask", "--app", "app", "worker"], worker_env(), log)
+    try:
+        yield process
+    finally:
+        processes.stop(process)
 
 
 def enqueue(app: Flask, func: Callable[..., Any], **options: Any) -> Job:
@@ -148,9 +142,8 @@ def test_a_job_whose_worker_dies_is_retried(app: Flask, tmp_path: Path) -> None:
     with running_worker(tmp_path / "worker.log") as worker:
         job_process = wait_for_job_process(app, "runs")
         # The worker and the child running the job (which has a session of its own).
-        os.killpg(worker.pid, signal.SIGKILL)
+        processes.stop(worker, signal.SIGKILL)
         os.kill(job_process, signal.SIGKILL)
-        worker.wait()
     assert refreshed(app, job).get_status() == JobStatus.STARTED
 
     # The next worker's maintenance pass finds the job once its heartbeat lapses;
@@ -170,34 +163,29 @@ def test_sigterm_lets_the_running_job_finish(app: Flask, tmp_path: Path) -> None
     log = tmp_path / "worker.log"
     with running_worker(log) as worker:
         wait_until_started(app, job)
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=30) == 0, log.read_text()
+        assert worker.pid is not None
+        os.kill(worker.pid, signal.SIGTERM)
+        worker.join(timeout=30)
+        assert worker.exitcode == 0, log.read_text()
     assert refreshed(app, job).get_status() == JobStatus.FINISHED
     with app.app_context():
         assert sample_jobs.completed_runs("graceful") == 1
 
 
-def worker_status() -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - the project's own command
-        [*WORKER[:-1], "worker-status"],
-        cwd=PROJECT,
-        env=worker_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def worker_status(log: Path) -> int | None:
+    """Run ``flask worker-status`` (a worker container's health check); its exit code."""
+    process = processes.start(["flask", "--app", "app", "worker-status"], worker_env(), log)
+    process.join(timeout=60)
+    return process.exitcode
 
 
 def test_worker_status_tells_whether_a_worker_serves_the_queue(app: Flask, tmp_path: Path) -> None:
-    """The health check of a worker's container."""
-    idle = worker_status()
-    assert idle.returncode == 1
-    assert "no worker on" in idle.stderr
+    assert worker_status(tmp_path / "idle.log") == 1
+    assert "no worker on" in (tmp_path / "idle.log").read_text()
     job = enqueue(app, sample_jobs.sleep_then_count, args=[1, "status"])
     with running_worker(tmp_path / "worker.log"):
         wait_until_started(app, job)
-        assert worker_status().returncode == 0
+        assert worker_status(tmp_path / "busy.log") == 0
 
 
 def test_an_unknown_job_is_404(app: Flask) -> None:
