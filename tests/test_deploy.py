@@ -76,7 +76,11 @@ def kubernetes_resources(folder: Path) -> list[dict[str, Any]]:
     if shutil.which("kubectl"):
         rendered = run_in(folder, "kubectl", "kustomize", ".")
         assert_ok(rendered)
-        return [document for document in yaml.safe_load_all(rendered.stdout) if document]
+        resources = [document for document in yaml.safe_load_all(rendered.stdout) if document]
+        for resource in resources:
+            assert resource["metadata"].get("namespace", "my-flask-api") == "my-flask-api"
+            assert resource["metadata"]["labels"]["app.kubernetes.io/name"] == "my-flask-api"
+        return resources
     return [document for name in listed for document in documents(folder / name)]
 
 
@@ -96,7 +100,7 @@ def check_kubernetes(project: Path, redis: bool) -> None:
     for resource in resources:
         by_kind.setdefault(resource["kind"], []).append(resource)
     names = {resource["metadata"]["name"] for resource in by_kind["Deployment"]}
-    assert names == {"my-flask-api-api"} | ({"my-flask-api-worker"} if redis else set())
+    assert names == {"api"} | ({"worker"} if redis else set())
     assert len(by_kind["Job"]) == 1
     assert len(by_kind["HorizontalPodAutoscaler"]) == 1
     assert len(by_kind["Service"]) == 1
@@ -117,8 +121,8 @@ def check_kubernetes(project: Path, redis: bool) -> None:
                 for key in ("configMapRef", "secretRef")
                 if key in source
             }
-            assert references["secretRef"] == "my-flask-api-secrets"
-            assert references["configMapRef"].startswith("my-flask-api-config")
+            assert references["secretRef"] == "secrets"
+            assert references["configMapRef"].startswith("config")
     (api,) = containers(by_kind["Deployment"][0])
     assert api["readinessProbe"]["httpGet"]["path"] == "/api/v1/health/ready"
     assert api["livenessProbe"]["httpGet"]["path"] == "/api/v1/health"
