@@ -195,6 +195,14 @@ MANIFEST: dict[str, Feature] = {
         when={"use_auth": (True,), "use_redis": (True,)},
         paths=("tests/test_auth_redis.py",),
     ),
+    "ai_auth": Feature(
+        when={"ai_provider": AI_PROVIDERS, "use_auth": (True,)},
+        paths=("tests/test_ai_quota_users.py",),
+    ),
+    "ai_anonymous": Feature(
+        when={"ai_provider": AI_PROVIDERS, "use_auth": (False,)},
+        paths=("tests/test_ai_quota_addresses.py",),
+    ),
     "ai_redis": Feature(
         when={"ai_provider": AI_PROVIDERS, "use_redis": (True,)},
         paths=("app/api/v1/ai_jobs.py", "app/tasks/ai.py", "tests/test_ai_jobs.py"),
