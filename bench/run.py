@@ -73,7 +73,7 @@ GREEN_BUDGET = 40.0
 
 def time_to_green(work: Path, *answers: str) -> None:
     project = bake(work / "green", *answers)
-    run(UV, "sync", "--quiet", "--python", sys.executable, cwd=project)
+    run(UV, "sync", "--locked", "--quiet", "--python", sys.executable, cwd=project)
     run(project / ".venv" / "bin" / "python", "-m", "pytest", "-q", cwd=project)
 
 

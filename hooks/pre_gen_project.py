@@ -28,6 +28,7 @@ PROJECT_MODULES = frozenset(
         "flask_cors",
         "flask_limiter",
         "flask_sqlalchemy_lite",
+        "flask_swagger_ui",
         "gunicorn",
         "httpx2",
         "jsonschema",

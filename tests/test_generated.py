@@ -5,7 +5,6 @@ migrations, its servers, and fresh environments built from its own pyproject.tom
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+import tasks
 from tests.conftest import (
     assert_ok,
     bake,
@@ -132,21 +132,10 @@ def test_a_new_model_needs_a_migration_and_gets_one(cookies: Any, tmp_path: Path
 
 def find_python(version: str) -> str:
     """An interpreter of ``version``: on PATH, or installed by pyenv."""
-    candidates = [shutil.which(f"python{version}")]
-    candidates += sorted(
-        str(path) for path in Path.home().glob(f".pyenv/versions/{version}*/bin/python{version}")
-    )
-    for candidate in filter(None, candidates):
-        probe = subprocess.run(
-            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == version:
-            return candidate
-    require_service(f"Python {version}", "no interpreter found on PATH or in ~/.pyenv")
-    raise AssertionError("unreachable")
+    found = tasks.find_python(version)
+    if found is None:
+        require_service(f"Python {version}", "no interpreter found on PATH or in ~/.pyenv")
+    return str(found)
 
 
 FRESH_ENVIRONMENTS = [
@@ -171,7 +160,8 @@ def test_a_fresh_environment_has_everything_the_project_needs(
     interpreter = find_python(python) if python else sys.executable
     project = bake(cookies, **answers)
     env = project_env(UV_PYTHON_DOWNLOADS="never")
-    assert_ok(run_in(project, UV, "sync", "--quiet", "--python", str(interpreter), env=env))
+    sync = [UV, "sync", "--locked", "--quiet", "--python", str(interpreter)]
+    assert_ok(run_in(project, *sync, env=env))
     venv_python = project / ".venv" / "bin" / "python"
     version = run_in(project, venv_python, "-c", "import sys; print(sys.version_info[:2])")
     if python:

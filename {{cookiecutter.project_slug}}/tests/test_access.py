@@ -54,6 +54,7 @@ def test_only_marked_views_are_public(app: Flask) -> None:
         "auth.register",
         "docs.openapi_json",
         "docs.swagger_ui",
+        "docs.swagger_ui_file",
         "health.health",
         "health.ready",
         "health.version",

@@ -172,6 +172,22 @@ def test_sigterm_lets_the_running_job_finish(app: Flask, tmp_path: Path) -> None
         assert sample_jobs.completed_runs("graceful") == 1
 
 
+def worker_status(log: Path) -> int | None:
+    """Run ``flask worker-status`` (a worker container's health check); its exit code."""
+    process = processes.start(["flask", "--app", "app", "worker-status"], worker_env(), log)
+    process.join(timeout=60)
+    return process.exitcode
+
+
+def test_worker_status_tells_whether_a_worker_serves_the_queue(app: Flask, tmp_path: Path) -> None:
+    assert worker_status(tmp_path / "idle.log") == 1
+    assert "no worker on" in (tmp_path / "idle.log").read_text()
+    job = enqueue(app, sample_jobs.sleep_then_count, args=[1, "status"])
+    with running_worker(tmp_path / "worker.log"):
+        wait_until_started(app, job)
+        assert worker_status(tmp_path / "busy.log") == 0
+
+
 def test_an_unknown_job_is_404(app: Flask) -> None:
     response = app.test_client().get(f"{JOBS}/no-such-job")
     assert response.status_code == 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -52,3 +53,20 @@ def test_the_docs_page_loads_the_document(client: FlaskClient) -> None:
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     assert "/api/v1/openapi.json" in response.get_data(as_text=True)
+
+
+def test_the_docs_page_needs_no_other_site(client: FlaskClient) -> None:
+    """Swagger UI comes from the app itself, so the page works offline."""
+    page = client.get("/api/v1/docs").get_data(as_text=True)
+    linked = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert {"/api/v1/docs/files/swagger-ui-bundle.js", "/api/v1/docs/files/swagger-ui.css"} <= set(
+        linked
+    )
+    for url in linked:
+        assert url.startswith("/"), f"{url} is on another site"
+        with client.get(url) as response:
+            assert response.status_code == 200, url
+            assert len(response.get_data()) > 100, url
+    with client.get("/api/v1/docs/files/swagger-ui-bundle.js") as script:
+        assert "javascript" in script.mimetype
+    assert client.get("/api/v1/docs/files/../../config.py").status_code == 404

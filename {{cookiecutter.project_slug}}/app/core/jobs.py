@@ -4,6 +4,7 @@
 
     flask --app app worker            run jobs until SIGTERM, which lets the current job finish
     flask --app app worker --burst    run the jobs queued now, then exit
+    flask --app app worker-status     exit 0 if a worker on this host serves the queue
 
 Jobs are stored as JSON: RQ's default, pickle, would let anyone who can write
 to Redis run code in the worker. So a job's arguments and result must be JSON
@@ -18,6 +19,8 @@ worker's maintenance pass (once its heartbeat lapses) and retried or failed.
 """
 
 from __future__ import annotations
+
+import socket
 
 import click
 from flask import Flask, current_app
@@ -49,25 +52,43 @@ def get_queue() -> Queue:
     return queue
 
 
+def worker_queue() -> Queue:
+    """The app's queue on a connection of the worker's own: RQ raises its read
+    timeout for its blocking waits, which must not leak into the app's client."""
+    settings: Settings = current_app.extensions["settings"]
+    if not settings.REDIS_URL:
+        raise click.UsageError("REDIS_URL is not set: the worker takes its jobs from Redis.")
+    connection = Redis.from_url(settings.REDIS_URL, socket_connect_timeout=settings.REDIS_TIMEOUT)
+    return Queue(queue_name(settings), connection=connection, serializer=JSONSerializer)
+
+
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Run the jobs queued now, then exit.")
 @with_appcontext
 def worker_command(burst: bool) -> None:
     """Run background jobs (SIGTERM: finish the current job, then exit)."""
     settings: Settings = current_app.extensions["settings"]
-    if not settings.REDIS_URL:
-        raise click.UsageError("REDIS_URL is not set: the worker takes its jobs from Redis.")
-    # A connection of its own: RQ raises its read timeout for its blocking waits,
-    # which must not leak into the app's fail-fast client.
-    connection = Redis.from_url(settings.REDIS_URL, socket_connect_timeout=settings.REDIS_TIMEOUT)
-    queue = Queue(queue_name(settings), connection=connection, serializer=JSONSerializer)
-    worker = Worker([queue], connection=connection, serializer=JSONSerializer)
+    queue = worker_queue()
+    worker = Worker([queue], connection=queue.connection, serializer=JSONSerializer)
     # The scheduler puts retries that wait (``Retry(interval=...)``) back on the queue.
     worker.work(burst=burst, with_scheduler=True, logging_level=settings.LOG_LEVEL)
 
 
+@click.command("worker-status")
+@with_appcontext
+def worker_status_command() -> None:
+    """Exit 0 if a worker on this host serves the queue: a container's health check."""
+    queue = worker_queue()
+    host = socket.gethostname()
+    workers = Worker.all(queue=queue, serializer=JSONSerializer)
+    if not any(worker.hostname == host for worker in workers):
+        raise click.ClickException(f"no worker on {host} serves the queue {queue.name!r}")
+    click.echo(f"a worker on {host} serves the queue {queue.name!r}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(worker_command)
+    app.cli.add_command(worker_status_command)
     client: Redis | None = app.extensions.get("redis")
     if client is None:
         return

@@ -26,17 +26,20 @@ from __future__ import annotations
 
 import copy
 import functools
+import html
 import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
+from importlib.resources import files
+from pathlib import Path
+from string import Template
 from typing import Any, TypeVar, get_type_hints
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request, send_from_directory
 from pydantic import BaseModel, ValidationError, create_model
 from spectree import Response as ResponseSpec
 from spectree import SpecTree
-from spectree.page import PAGE_TEMPLATES
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.routing import Rule
 
@@ -316,6 +319,27 @@ def openapi_document() -> dict[str, Any]:
 
 docs = Blueprint("docs", __name__, url_prefix="/api/v1")
 
+#: Swagger UI's own files, as the flask-swagger-ui package ships them: the docs
+#: page loads nothing from another site, so it works offline and behind a firewall.
+SWAGGER_UI_FILES = Path(str(files("flask_swagger_ui") / "dist"))
+SWAGGER_UI_PAGE = Template("""<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>$title</title>
+  <link rel="stylesheet" href="$files/swagger-ui.css">
+  <link rel="icon" type="image/png" href="$files/favicon-32x32.png" sizes="32x32">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="$files/swagger-ui-bundle.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({ url: "$document", dom_id: "#swagger-ui", deepLinking: true });
+  </script>
+</body>
+</html>
+""")
+
 
 @docs.get("/openapi.json")
 @public
@@ -328,12 +352,19 @@ def openapi_json() -> Any:
 @public
 def swagger_ui() -> str:
     """Interactive API documentation (Swagger UI)."""
-    page: str = PAGE_TEMPLATES["swagger"]
-    return page.format(
-        spec_url="/api/v1/openapi.json",
-        spec_path="api/v1/docs",
-        **spec.config.swagger_oauth2_config(),
+    settings = current_app.extensions["settings"]
+    return SWAGGER_UI_PAGE.substitute(
+        title=html.escape(f"{settings.PROJECT_NAME}: API documentation"),
+        files="/api/v1/docs/files",
+        document="/api/v1/openapi.json",
     )
+
+
+@docs.get("/docs/files/<path:name>")
+@public
+def swagger_ui_file(name: str) -> Response:
+    """A file of Swagger UI (script, style sheet, icon)."""
+    return send_from_directory(SWAGGER_UI_FILES, name, max_age=86400)
 
 
 def init_app(app: Flask) -> None:
