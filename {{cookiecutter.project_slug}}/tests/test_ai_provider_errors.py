@@ -65,7 +65,7 @@ def test_a_malformed_body_is_a_provider_error(
 ) -> None:
     upstream.script(wire.malformed())
     response = post(make_ai_app(AI_MAX_RETRIES=0), prompt="Hi")
-    assert (response.status_code, error_code(response)) == (502, "AI_PROVIDER_ERROR")
+    assert (response.status_code, error_code(response)) == (502, "AI_MALFORMED_REPLY")
 
 
 def test_an_unreachable_upstream_is_a_provider_error(make_ai_app: MakeApp) -> None:

@@ -131,12 +131,17 @@ def test_profile_update_refuses_fields_it_does_not_own(
 
 
 def test_profile_update(client: FlaskClient, make_user: MakeUser) -> None:
-    response = client.patch(f"{AUTH}/me", json={"full_name": "Renamed", "email": "New@X.org"})
+    response = client.patch(
+        f"{AUTH}/me",
+        json={"full_name": "Renamed", "email": "New@X.org", "current_password": PASSWORD},
+    )
     assert response.status_code == 200
     assert data(response)["full_name"] == "Renamed"
     assert data(response)["email"] == "new@x.org"
     make_user("taken@example.com")
-    taken = client.patch(f"{AUTH}/me", json={"email": "taken@example.com"})
+    taken = client.patch(
+        f"{AUTH}/me", json={"email": "taken@example.com", "current_password": PASSWORD}
+    )
     assert taken.status_code == 409
     assert code(taken) == "AUTH_USER_EXISTS"
 

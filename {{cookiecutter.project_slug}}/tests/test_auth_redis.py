@@ -16,9 +16,11 @@ from redis import Redis
 
 from app.core.cache import get_cache
 from app.services.sessions import SessionStates
+from tests import sample_jobs
 from tests.conftest import MakeApp
 from tests.fixtures.auth import Login, MakeUser, bearer, tokens
 from tests.fixtures.database import migrate, temporary_database
+from tests.test_jobs import enqueue
 from tests.test_two_instances import call, instance
 
 JOBS = "/api/v1/jobs"
@@ -31,15 +33,14 @@ def cached_state(app: Flask, session_id: str) -> Any:
 
 
 def test_a_job_is_visible_to_its_owner_and_to_admins_only(
+    app: Flask,
     client: FlaskClient,
     admin_client: FlaskClient,
     anonymous_client: FlaskClient,
     make_user: MakeUser,
     login: Login,
 ) -> None:
-    queued = client.post(f"{JOBS}/cache-purge")
-    assert queued.status_code == 202
-    location = queued.headers["Location"]
+    location = f"{JOBS}/{enqueue(app, sample_jobs.add, args=[1, 2]).id}"
     assert client.get(location).status_code == 200
     assert admin_client.get(location).status_code == 200
 
@@ -48,6 +49,14 @@ def test_a_job_is_visible_to_its_owner_and_to_admins_only(
     response = anonymous_client.get(location, headers=as_other)
     assert response.status_code == 404
     assert response.json["error"]["code"] == "JOB_NOT_FOUND"  # type: ignore[index]
+
+
+def test_only_administrators_purge_the_cache(
+    client: FlaskClient, admin_client: FlaskClient
+) -> None:
+    refused = client.post(f"{JOBS}/cache-purge")
+    assert (refused.status_code, refused.json["error"]["code"]) == (403, "AUTH_FORBIDDEN")  # type: ignore[index]
+    assert admin_client.post(f"{JOBS}/cache-purge").status_code == 202
 
 
 def test_session_states_are_served_from_redis_and_dropped_on_revocation(

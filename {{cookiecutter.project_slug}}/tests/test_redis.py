@@ -7,6 +7,7 @@ import pickle
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -216,7 +217,7 @@ def test_a_redis_url_of_another_scheme_is_refused(url: str) -> None:
 
 def test_without_redis_jobs_answer_503(make_app: MakeApp) -> None:
     client = make_app(REDIS_URL="").test_client()
-    response = client.post("/api/v1/jobs/cache-purge")
+    response = client.get(f"/api/v1/jobs/{uuid.uuid4()}")
     assert response.status_code == 503
     assert response.json["error"]["code"] == "JOBS_UNAVAILABLE"  # type: ignore[index]
 

@@ -16,6 +16,11 @@ per field; the body must be a JSON object sent as ``application/json``. A view
 may answer with a streamed ``Response`` (server-sent events, say) instead of
 the documented envelope: that one is passed through as it is.
 
+Before any model sees the input, two rules hold for every view: text that a
+database cannot store (NUL, unpaired surrogates) is refused wherever it is, and
+an integer in the path or the query string is plain decimal digits (``1``, not
+``1.0``, ``+1``, ``01`` or `` 1``), so one resource has one URL.
+
 SpecTree does the validation and writes the document; this module adds what a
 JSON API needs on top: the envelope as the documented response, errors as
 ``APIError`` instead of SpecTree's own 422 body, Pydantic path parameters, and
@@ -28,9 +33,10 @@ import copy
 import functools
 import inspect
 import re
-from collections.abc import Callable, Iterable, Iterator
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from http import HTTPStatus
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from flask import Blueprint, Flask, Response, current_app, request
 from pydantic import BaseModel, ValidationError, create_model
@@ -42,6 +48,7 @@ from werkzeug.routing import Rule
 
 from app.core.access import public
 from app.core.exceptions import APIError, BadRequestError, ValidationFailedError
+from app.core.inputs import STORABLE_PATTERN, unstorable_text
 from app.core.responses import ErrorResponse, FieldError, Location, SuccessResponse
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,8 +56,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: Argument names SpecTree fills from the request; any other annotated argument
 #: of a view is a path parameter.
 REQUEST_PARTS: dict[str, Location] = {"json": "body", "query": "query"}
-#: Statuses every validated operation documents with the error envelope.
-ALWAYS_DOCUMENTED = (500,)
+#: Statuses every validated operation documents with the error envelope: a URL
+#: over MAX_URL_LENGTH, an unexpected error, a dependency that is unavailable.
+ALWAYS_DOCUMENTED = (414, 500, 503)
+#: An integer as a path or query parameter: decimal digits, nothing else.
+PLAIN_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
 def schema_name(model: type[BaseModel]) -> str:
@@ -108,8 +118,55 @@ def _raise_response_error(request: Any, response: Any, exc: Exception | None, *_
         raise RuntimeError(f"Response does not match its schema: {exc}") from exc
 
 
+def _unstorable_errors(value: Any, location: Location) -> list[FieldError]:
+    return [
+        FieldError(
+            location=location,
+            field=".".join(path) or "(root)",
+            message="Text must not contain NUL or unpaired surrogate characters.",
+            type="string_unstorable_character",
+        )
+        for path in unstorable_text(value)
+    ]
+
+
+def _is_integer(annotation: Any) -> bool:
+    """Whether a field annotated ``annotation`` holds an int (``int``, ``int | None``)."""
+    if annotation is int:
+        return True
+    return get_origin(annotation) in (Union, types.UnionType) and int in get_args(annotation)
+
+
+def _loose_integers(
+    values: Mapping[str, Any], model: type[BaseModel], location: Location
+) -> list[FieldError]:
+    """An entry for each integer field of ``model`` whose raw value in ``values``
+    is not plain decimal digits (Pydantic alone would take ``1.0``, ``+1``, `` 1``)."""
+    return [
+        FieldError(
+            location=location,
+            field=name,
+            message="Input should be an integer in plain decimal digits.",
+            type="int_parsing",
+        )
+        for name, field in model.model_fields.items()
+        if _is_integer(field.annotation)
+        and isinstance(raw := values.get(field.alias or name), str)
+        and not PLAIN_INTEGER.fullmatch(raw)
+    ]
+
+
+def _check_raw_input(values: Mapping[str, Any], model: type[BaseModel], location: Location) -> None:
+    """Refuse unstorable text and loose integers in path or query values."""
+    problems = _unstorable_errors(dict(values), location)
+    problems += _loose_integers(values, model, location)
+    if problems:
+        raise ValidationFailedError(details=problems)
+
+
 def _require_json_object() -> None:
-    """Reject a body that is not a JSON object sent as ``application/json``."""
+    """Reject a body that is not a JSON object sent as ``application/json``, or
+    that holds text no database can store."""
     try:
         body = request.get_json()
     except UnsupportedMediaType as exc:
@@ -131,6 +188,8 @@ def _require_json_object() -> None:
                 )
             ]
         )
+    if problems := _unstorable_errors(body, "body"):
+        raise ValidationFailedError(details=problems)
 
 
 def _path_model(view: Callable[..., Any]) -> type[BaseModel] | None:
@@ -199,13 +258,18 @@ def validate(
             after=_raise_response_error,
         )(view_or_stream)
 
+        query_model = inputs.get("query")
+
         @functools.wraps(checked)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if path_model is not None:
+                _check_raw_input(kwargs, path_model, "path")
                 try:
                     kwargs.update(dict(path_model.model_validate(kwargs)))
                 except ValidationError as exc:
                     raise ValidationFailedError(details=field_errors(exc, "path")) from exc
+            if query_model is not None:
+                _check_raw_input(request.args, query_model, "query")
             if "json" in inputs:
                 _require_json_object()
             try:
@@ -287,6 +351,75 @@ def _document_errors(document: dict[str, Any], app: Flask) -> None:
             operation["responses"][str(status)] = error_response(HTTPStatus(status).phrase, headers)
 
 
+#: Free-form JSON in a request (``dict[str, Any]``, say), as the server takes it:
+#: any JSON value whose text a database could store.
+JSON_VALUE = "JSONValue"
+_JSON_VALUE_REF = {"$ref": f"#/components/schemas/{JSON_VALUE}"}
+_STORABLE_TEXT = {"type": "string", "pattern": STORABLE_PATTERN}
+_JSON_VALUE_SCHEMA = {
+    "description": "Any JSON value; text must not contain NUL characters.",
+    "anyOf": [
+        {"type": ["null", "boolean", "number"]},
+        _STORABLE_TEXT,
+        {"type": "array", "items": _JSON_VALUE_REF},
+        {
+            "type": "object",
+            "additionalProperties": _JSON_VALUE_REF,
+            "propertyNames": _STORABLE_TEXT,
+        },
+    ],
+}
+# Keywords whose value is one schema, or a list or map of schemas.
+_ONE_SCHEMA = ("items", "not", "contains", "if", "then", "else", "propertyNames")
+_SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SCHEMA_MAPS = ("properties", "$defs", "dependentSchemas")
+
+
+def _request_schemas(document: dict[str, Any]) -> Iterator[Any]:
+    """The schema of every parameter and request body in ``document``."""
+    for path_item in document["paths"].values():
+        for operation in path_item.values():
+            for parameter in operation.get("parameters", []):
+                yield parameter.get("schema")
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                yield media.get("schema")
+
+
+def _document_storable_text(document: dict[str, Any]) -> None:
+    """Say in every request schema what the server refuses in any request: text
+    with NUL (see ``app.core.inputs``). Plain strings get a pattern, free-form
+    JSON becomes :data:`JSON_VALUE`."""
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    seen: set[str] = set()
+    stack = list(_request_schemas(document))
+    while stack:
+        schema = stack.pop()
+        if not isinstance(schema, dict):
+            continue
+        reference = schema.get("$ref")
+        if isinstance(reference, str) and reference.startswith("#/components/schemas/"):
+            name = reference.rpartition("/")[2]
+            if name not in seen:
+                seen.add(name)
+                stack.append(components.get(name))
+            continue
+        kinds = schema.get("type")
+        is_text = kinds == "string" or (isinstance(kinds, list) and "string" in kinds)
+        if is_text and not schema.keys() & {"pattern", "format", "enum", "const"}:
+            schema["pattern"] = STORABLE_PATTERN
+        if schema.get("type") == "object" and schema.get("additionalProperties") is True:
+            schema["additionalProperties"] = dict(_JSON_VALUE_REF)
+            schema.setdefault("propertyNames", dict(_STORABLE_TEXT))
+            components.setdefault(JSON_VALUE, copy.deepcopy(_JSON_VALUE_SCHEMA))
+        stack.extend(schema[key] for key in _ONE_SCHEMA if key in schema)
+        if isinstance(schema.get("additionalProperties"), dict):
+            stack.append(schema["additionalProperties"])
+        for key in _SCHEMA_LISTS:
+            stack.extend(schema.get(key) or [])
+        for key in _SCHEMA_MAPS:
+            stack.extend((schema.get(key) or {}).values())
+
+
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the current app (built once per app)."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -309,6 +442,7 @@ def openapi_document() -> dict[str, Any]:
         _document_errors(document, app)
         for hook in app.extensions["openapi_hooks"]:
             hook(document, app)
+        _document_storable_text(document)
         app.extensions["openapi"] = document
     built: dict[str, Any] = app.extensions["openapi"]
     return built
@@ -338,4 +472,5 @@ def swagger_ui() -> str:
 
 def init_app(app: Flask) -> None:
     app.extensions["openapi_hooks"] = []
-    app.register_blueprint(docs)
+    if app.extensions["settings"].api_docs_enabled:
+        app.register_blueprint(docs)
