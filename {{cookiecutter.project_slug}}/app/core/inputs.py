@@ -30,9 +30,6 @@ from app.core.exceptions import APIError
 
 #: Characters no text column stores: NUL, and the surrogates UTF-8 cannot encode.
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-#: What the OpenAPI document says of every text input (the surrogates cannot be
-#: written in a portable pattern, and JSON clients rarely produce them).
-STORABLE_PATTERN = r"^[^\x00]*$"
 
 
 #: Text that is neither blank nor padded: it starts and ends with a visible

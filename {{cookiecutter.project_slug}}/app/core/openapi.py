@@ -48,7 +48,7 @@ from werkzeug.routing import Rule
 
 from app.core.access import public
 from app.core.exceptions import APIError, BadRequestError, ValidationFailedError
-from app.core.inputs import STORABLE_PATTERN, unstorable_text
+from app.core.inputs import unstorable_text
 from app.core.responses import ErrorResponse, FieldError, Location, SuccessResponse
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -351,73 +351,28 @@ def _document_errors(document: dict[str, Any], app: Flask) -> None:
             operation["responses"][str(status)] = error_response(HTTPStatus(status).phrase, headers)
 
 
-#: Free-form JSON in a request (``dict[str, Any]``, say), as the server takes it:
-#: any JSON value whose text a database could store.
-JSON_VALUE = "JSONValue"
-_JSON_VALUE_REF = {"$ref": f"#/components/schemas/{JSON_VALUE}"}
-_STORABLE_TEXT = {"type": "string", "pattern": STORABLE_PATTERN}
-_JSON_VALUE_SCHEMA = {
-    "description": "Any JSON value; text must not contain NUL characters.",
-    "anyOf": [
-        {"type": ["null", "boolean", "number"]},
-        _STORABLE_TEXT,
-        {"type": "array", "items": _JSON_VALUE_REF},
-        {
-            "type": "object",
-            "additionalProperties": _JSON_VALUE_REF,
-            "propertyNames": _STORABLE_TEXT,
-        },
-    ],
+#: What each error status means, as every operation that can answer it documents it.
+STATUS_DESCRIPTIONS = {
+    400: "The body is not JSON, or is nested deeper or holds more members than the "
+    "server allows (MAX_JSON_DEPTH, MAX_JSON_KEYS).",
+    413: "The body is larger than the server allows (MAX_CONTENT_LENGTH).",
+    414: "The URL is longer than the server allows (MAX_URL_LENGTH).",
+    415: "The body is not sent as 'Content-Type: application/json'.",
+    422: "The input is not valid; error.details lists the problems (the first 20). "
+    "Text anywhere in the input must not contain NUL (U+0000) or unpaired surrogate "
+    "characters, and integers in the path and the query string are plain decimal digits.",
+    500: "An unexpected error; quote the request_id when you report it.",
+    503: "A service the request needs (database, Redis, a provider) is unavailable or "
+    "busy; retry after Retry-After seconds.",
 }
-# Keywords whose value is one schema, or a list or map of schemas.
-_ONE_SCHEMA = ("items", "not", "contains", "if", "then", "else", "propertyNames")
-_SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-_SCHEMA_MAPS = ("properties", "$defs", "dependentSchemas")
 
 
-def _request_schemas(document: dict[str, Any]) -> Iterator[Any]:
-    """The schema of every parameter and request body in ``document``."""
+def _describe_statuses(document: dict[str, Any]) -> None:
     for path_item in document["paths"].values():
         for operation in path_item.values():
-            for parameter in operation.get("parameters", []):
-                yield parameter.get("schema")
-            for media in operation.get("requestBody", {}).get("content", {}).values():
-                yield media.get("schema")
-
-
-def _document_storable_text(document: dict[str, Any]) -> None:
-    """Say in every request schema what the server refuses in any request: text
-    with NUL (see ``app.core.inputs``). Plain strings get a pattern, free-form
-    JSON becomes :data:`JSON_VALUE`."""
-    components = document.setdefault("components", {}).setdefault("schemas", {})
-    seen: set[str] = set()
-    stack = list(_request_schemas(document))
-    while stack:
-        schema = stack.pop()
-        if not isinstance(schema, dict):
-            continue
-        reference = schema.get("$ref")
-        if isinstance(reference, str) and reference.startswith("#/components/schemas/"):
-            name = reference.rpartition("/")[2]
-            if name not in seen:
-                seen.add(name)
-                stack.append(components.get(name))
-            continue
-        kinds = schema.get("type")
-        is_text = kinds == "string" or (isinstance(kinds, list) and "string" in kinds)
-        if is_text and not schema.keys() & {"pattern", "format", "enum", "const"}:
-            schema["pattern"] = STORABLE_PATTERN
-        if schema.get("type") == "object" and schema.get("additionalProperties") is True:
-            schema["additionalProperties"] = dict(_JSON_VALUE_REF)
-            schema.setdefault("propertyNames", dict(_STORABLE_TEXT))
-            components.setdefault(JSON_VALUE, copy.deepcopy(_JSON_VALUE_SCHEMA))
-        stack.extend(schema[key] for key in _ONE_SCHEMA if key in schema)
-        if isinstance(schema.get("additionalProperties"), dict):
-            stack.append(schema["additionalProperties"])
-        for key in _SCHEMA_LISTS:
-            stack.extend(schema.get(key) or [])
-        for key in _SCHEMA_MAPS:
-            stack.extend((schema.get(key) or {}).values())
+            for status, response in operation.get("responses", {}).items():
+                if status.isdigit() and int(status) in STATUS_DESCRIPTIONS:
+                    response["description"] = STATUS_DESCRIPTIONS[int(status)]
 
 
 def openapi_document() -> dict[str, Any]:
@@ -442,7 +397,7 @@ def openapi_document() -> dict[str, Any]:
         _document_errors(document, app)
         for hook in app.extensions["openapi_hooks"]:
             hook(document, app)
-        _document_storable_text(document)
+        _describe_statuses(document)
         app.extensions["openapi"] = document
     built: dict[str, Any] = app.extensions["openapi"]
     return built

@@ -24,13 +24,47 @@ from app.core.logs import get_request_id
 from app.core.openapi import add_document_hook, operations, schema_name, validate
 from app.core.rate_limit import rate_limit
 from app.core.responses import success
-from app.schemas.ai import GenerateLaterRequest, GenerateRequest, GenerateResult
+from app.schemas.ai import GenerateLaterRequest, GenerateRequest, GenerateResult, TokenUsage
 from app.services import ai as service
 
 bp = Blueprint("ai", __name__, url_prefix="/api/v1/ai")
 logger = logging.getLogger(__name__)
 #: The request bodies whose limits come from the settings (see _document_limits).
 _LIMITED_BODIES = (schema_name(GenerateRequest), schema_name(GenerateLaterRequest))
+
+
+def _event_schema(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": name},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"type": "object", "required": list(data), "properties": data},
+            },
+        },
+    }
+
+
+_TEXT = {"type": "string"}
+#: One server-sent event of a streamed answer, as the OpenAPI document gives it.
+EVENT = {
+    "oneOf": [
+        _event_schema("delta", {"text": _TEXT}),
+        _event_schema(
+            "done",
+            {
+                "model": _TEXT,
+                "provider": _TEXT,
+                "finish_reason": _TEXT,
+                "usage": {"$ref": f"#/components/schemas/{schema_name(TokenUsage)}"},
+            },
+        ),
+        _event_schema("error", {"code": _TEXT, "message": _TEXT, "request_id": _TEXT}),
+    ]
+}
 
 #: The AI endpoints draw on one quota per caller.
 QUOTA_SCOPE = "ai"
@@ -97,8 +131,7 @@ def _document_limits(document: dict[str, Any], app: Flask) -> None:
             properties["max_tokens"]["anyOf"] = [limit, {"type": "null"}]
     for rule, _view, operation in operations(document, app):
         if rule.endpoint == "ai.generate":
-            events = {"schema": {"type": "string"}}
-            operation["responses"]["200"]["content"]["text/event-stream"] = events
+            operation["responses"]["200"]["content"]["text/event-stream"] = {"schema": EVENT}
 
 
 @bp.record_once
