@@ -158,7 +158,16 @@ def init_app(app: Flask) -> None:
     bounded = BoundedJSON(max_depth=settings.MAX_JSON_DEPTH, max_keys=settings.MAX_JSON_KEYS)
 
     class APIRequest(Request):
-        json_module = bounded
+        @property
+        def json_module(self) -> BoundedJSON:
+            """How a request body is parsed (Flask sets the app's JSON provider on
+            every request; this keeps the bounded parser, which still returns
+            what the provider would)."""
+            return bounded
+
+        @json_module.setter
+        def json_module(self, provider: Any) -> None:
+            del provider  # responses keep using the app's provider
 
         def on_json_loading_failed(self, e: ValueError | None) -> Any:
             if isinstance(e, JSONTooComplexError):

@@ -43,6 +43,7 @@ from pydantic import BaseModel, ValidationError, create_model
 from spectree import Response as ResponseSpec
 from spectree import SpecTree
 from spectree.page import PAGE_TEMPLATES
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.routing import Rule
 
@@ -158,7 +159,18 @@ def _loose_integers(
 
 def _check_raw_input(values: Mapping[str, Any], model: type[BaseModel], location: Location) -> None:
     """Refuse unstorable text and loose integers in path or query values."""
-    problems = _unstorable_errors(dict(values), location)
+    # Every value of a repeated query parameter, not only the first.
+    pairs = values.items(multi=True) if isinstance(values, MultiDict) else values.items()
+    problems = [
+        FieldError(
+            location=location,
+            field=str(name),
+            message="Text must not contain NUL or unpaired surrogate characters.",
+            type="string_unstorable_character",
+        )
+        for name, value in pairs
+        if any(unstorable_text([name, value]))
+    ]
     problems += _loose_integers(values, model, location)
     if problems:
         raise ValidationFailedError(details=problems)
