@@ -178,3 +178,15 @@ def test_the_document_declares_bearer_security(client: FlaskClient) -> None:
 @pytest.mark.parametrize("path", ["/api/v1/health", "/api/v1/openapi.json", "/api/v1/docs"])
 def test_public_endpoints_need_no_token(anonymous_client: FlaskClient, path: str) -> None:
     assert anonymous_client.get(path).status_code == 200
+
+
+def test_item_names_are_unique_per_owner(
+    client: FlaskClient, make_user: MakeUser, login: Login, anonymous_client: FlaskClient
+) -> None:
+    other = make_user("neighbour@example.com")
+    as_other = bearer(login(other.email)["access_token"])
+    assert client.post(ITEMS, json={"name": "Lamp"}).status_code == 201
+    # Another user's private item neither blocks the name nor reveals it.
+    assert anonymous_client.post(ITEMS, json={"name": "Lamp"}, headers=as_other).status_code == 201
+    again = client.post(ITEMS, json={"name": "Lamp"})
+    assert (again.status_code, again.json["error"]["code"]) == (409, "ITEM_NAME_TAKEN")  # type: ignore[index]

@@ -81,17 +81,6 @@ def wait_for_job_process(app: Flask, name: str) -> int:
         time.sleep(0.05)
 
 
-@pytest.fixture
-def maintainer(request: pytest.FixtureRequest, app: Flask) -> FlaskClient:
-    """A client allowed to start maintenance jobs: an administrator, where the API
-    has users."""
-    try:
-        client: FlaskClient = request.getfixturevalue("admin_client")
-    except pytest.FixtureLookupError:
-        client = app.test_client()
-    return client
-
-
 def test_a_queued_purge_runs_and_reports_its_result(app: Flask, maintainer: FlaskClient) -> None:
     with app.app_context():
         cache: CacheManager = get_cache()
