@@ -361,7 +361,10 @@ def test_an_email_is_normalised_alike_everywhere(
     assert (taken.status_code, code(taken)) == (409, "AUTH_USER_EXISTS")
 
 
-@pytest.mark.parametrize("password", ["12345678", "Password1", "QWERTYUIOP", "\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44"])
+@pytest.mark.parametrize(
+    "password",
+    ["12345678", "Password1", "QWERTYUIOP", "\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44"],
+)
 def test_a_common_password_is_refused_with_a_clear_message(
     anonymous_client: FlaskClient, client: FlaskClient, password: str
 ) -> None:
