@@ -374,8 +374,7 @@ STATUS_DESCRIPTIONS = {
     "Text anywhere in the input must not contain NUL (U+0000) or unpaired surrogate "
     "characters, and integers in the path and the query string are plain decimal digits.",
     500: "An unexpected error; quote the request_id when you report it.",
-    503: "A service the request needs is unavailable or busy; retry after Retry-After "
-    "seconds.",
+    503: "A service the request needs is unavailable or busy; retry after Retry-After s.",
 }
 
 

@@ -17,7 +17,7 @@ from pydantic import MISSING, AfterValidator, BaseModel, ConfigDict, Field, mode
 from pydantic_core import PydanticCustomError
 
 from app.core.auth.passwords import COMMON_PASSWORDS, is_common
-from app.core.inputs import Trimmed
+from app.core.inputs import TRIMMED, TRIMMED_FIELD
 from app.models.user import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH
 
 PASSWORD_MIN_LENGTH = 8
@@ -80,7 +80,7 @@ CheckedPassword = Annotated[
         json_schema_extra={"format": "password"},
     ),
 ]
-FullName = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH), Trimmed()]
+FullName = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH, **TRIMMED_FIELD), TRIMMED]
 
 
 class _Input(BaseModel):

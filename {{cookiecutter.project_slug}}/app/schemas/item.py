@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import MISSING, BaseModel, ConfigDict, Field
 
-from app.core.inputs import Trimmed
+from app.core.inputs import TRIMMED, TRIMMED_FIELD
 from app.models.item import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
 
 #: Largest id an integer primary key holds on every supported database.
@@ -15,7 +15,7 @@ MAX_ID = 2**31 - 1
 MAX_PAGE_SIZE = 100
 
 ItemId = Annotated[int, Field(ge=1, le=MAX_ID, description="The item's id.")]
-Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH), Trimmed()]
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH, **TRIMMED_FIELD), TRIMMED]
 Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH)]
 
 
