@@ -146,7 +146,7 @@ def init_app(app: Flask) -> None:
 
     class APIRequest(Request):
         @property
-        def json_module(self) -> BoundedJSON:
+        def json_module(self) -> Any:
             """How a request body is parsed (Flask sets the app's JSON provider on
             every request; this keeps the bounded parser, which still returns
             what the provider would)."""
