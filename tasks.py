@@ -1,8 +1,9 @@
 """The template's commands, runnable with nothing but Python 3.11+ and git.
 
-    python3 tasks.py demo    generate the default project and serve it on 127.0.0.1:5000
-    python3 tasks.py test    run the template's whole test suite (extra args go to pytest)
-    python3 tasks.py bench   print the benchmark figures (bake, time to green, AI under load)
+    python3 tasks.py demo           generate the default project and serve it on 127.0.0.1:5000
+    python3 tasks.py test           run the template's test suite (extra args go to pytest)
+    python3 tasks.py test --full    the same, with every combination's full suite (nightly)
+    python3 tasks.py bench          print the benchmark figures (bake, time to green, AI under load)
 
 The first run creates ``.venv`` (with ``python -m venv``), installs uv into it,
 and lets uv install the locked development tools from ``uv.lock``.

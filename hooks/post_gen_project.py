@@ -11,7 +11,6 @@ import json
 import secrets
 import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,17 +20,39 @@ SECRET_BYTES = 48
 
 
 class Feature(NamedTuple):
-    enabled: Callable[[dict[str, Any]], bool]
-    paths: tuple[str, ...]
+    """An optional part of the project, declared once for the hook and the template's tests."""
+
+    #: When it is on: every answer named here has one of the values listed for it.
+    when: dict[str, tuple[Any, ...]]
+    #: What it owns: removed from the project when it is off.
+    paths: tuple[str, ...] = ()
+    #: Patterns that no file of a project without it may contain (the template's
+    #: tests check every bake for them).
+    leftovers: tuple[str, ...] = ()
+    #: The same, for the named files only.
+    leftovers_in: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def enabled(self, answers: dict[str, Any]) -> bool:
+        return all(answers[name] in values for name, values in self.when.items())
 
 
-#: Each optional feature: when it is on, and the paths it owns (removed when off).
+DATABASES = ("postgresql", "sqlite")
+AI_PROVIDERS = ("openai", "anthropic", "both")
+POSTGRESQL_DEPLOYMENT_FILES = (
+    "pyproject.toml",
+    "compose.yaml",
+    ".env.example",
+    ".github/workflows/ci.yml",
+)
+
+#: Each optional feature: when it is on, the paths it owns, and what it must not leave behind.
 MANIFEST: dict[str, Feature] = {
     "database": Feature(
-        enabled=lambda answers: answers["database"] != "none",
+        when={"database": DATABASES},
         paths=(
             "app/api/v1/items.py",
             "app/core/db.py",
+            "app/core/scoping.py",
             "app/models",
             "app/schemas/item.py",
             "app/services/items.py",
@@ -41,11 +62,28 @@ MANIFEST: dict[str, Feature] = {
             "tests/test_items.py",
             "tests/test_items_cache.py",
             "tests/test_migrations.py",
-            "app/core/scoping.py",
+        ),
+        leftovers=(
+            r"(?i)sqlmodel",
+            r"(?i)sqlalchemy",
+            r"(?i)alembic",
+            r"(?i)psycopg",
+            r"DATABASE_",
+            r"\bItems?(Create|Update|Public|ListQuery)?\b",
+            r"/items",
+            r"(?i)migration",
+            r"flask db",
         ),
     ),
+    # The engine code stays generic (a PostgreSQL URL gets pool and timeout
+    # options); what must go is the driver and every PostgreSQL deployment line.
+    "postgresql": Feature(
+        when={"database": ("postgresql",)},
+        leftovers=(r"(?i)psycopg",),
+        leftovers_in=tuple((name, (r"(?i)postgres",)) for name in POSTGRESQL_DEPLOYMENT_FILES),
+    ),
     "auth": Feature(
-        enabled=lambda answers: answers["use_auth"],
+        when={"use_auth": (True,)},
         paths=(
             "app/api/v1/auth.py",
             "app/api/v1/users.py",
@@ -59,17 +97,61 @@ MANIFEST: dict[str, Feature] = {
             "migrations/2026_01_02_0002_create_users_and_sessions.py",
             "migrations/2026_01_03_0003_item_names_unique_per_owner.py",
             "tests/fixtures/auth.py",
+            "tests/test_access.py",
             "tests/test_auth.py",
             "tests/test_auth_cli.py",
             "tests/test_auth_limits.py",
             "tests/test_auth_race.py",
             "tests/test_auth_tokens.py",
-            "tests/test_access.py",
             "tests/test_users_admin.py",
+        ),
+        leftovers=(
+            r"(?i)\bjwt",
+            r"(?i)argon2",
+            r"(?i)/auth/",
+            r"\bauth\.",
+            r"(?i)\bbearer\b",
+            r"hashed_password",
+            r"PASSWORD_HASH",
+            r"current_user",
+            r"require_(auth|roles)",
+            r"owner_id",
+            r"AuthSession",
+            r"(?i)email[-_]validator",
+            r"/users",
+            r"(?i)\badmins?\b",
+        ),
+    ),
+    "redis": Feature(
+        when={"use_redis": (True,)},
+        paths=(
+            "app/api/v1/jobs.py",
+            "app/core/cache/redis_backend.py",
+            "app/core/jobs.py",
+            "app/core/redis.py",
+            "app/schemas/job.py",
+            "app/services/jobs.py",
+            "app/tasks",
+            "tests/fixtures/redis.py",
+            "tests/instance_app.py",
+            "tests/processes.py",
+            "tests/sample_jobs.py",
+            "tests/test_jobs.py",
+            "tests/test_redis.py",
+            "tests/test_two_instances.py",
+        ),
+        leftovers=(
+            r"(?i)redis(?!tribut)",  # not "Redistribution" in license texts
+            r"(?i)\brq\b",
+            r"JOB_",
+            r"/jobs",
+            r"(?i)flask( --app app)? worker",
+            r"app\.tasks",
+            r"(?i)cache-purge",
         ),
     ),
     "ai": Feature(
-        enabled=lambda answers: answers["ai_provider"] != "none",
+        when={"ai_provider": AI_PROVIDERS},
         paths=(
             "app/api/v1/ai.py",
             "app/core/ai",
@@ -84,40 +166,42 @@ MANIFEST: dict[str, Feature] = {
             "tests/test_ai_providers.py",
             "tests/wire",
         ),
+        leftovers=(
+            r"\bAI_",
+            r"(?i)\bai\b",
+            r"(?i)openai",
+            r"(?i)anthropic",
+            r"(?i)httpx",
+            r"(?i)jsonschema",
+            r"/api/v1/ai",
+            r"(?i)event-stream",
+        ),
     ),
     "ai_openai": Feature(
-        enabled=lambda answers: answers["ai_provider"] in ("openai", "both"),
+        when={"ai_provider": ("openai", "both")},
         paths=("app/core/ai/providers/openai.py", "tests/wire/openai_api.py"),
+        leftovers=(r"(?i)openai",),
     ),
     "ai_anthropic": Feature(
-        enabled=lambda answers: answers["ai_provider"] in ("anthropic", "both"),
+        when={"ai_provider": ("anthropic", "both")},
         paths=("app/core/ai/providers/anthropic.py", "tests/wire/anthropic_api.py"),
+        leftovers=(r"(?i)anthropic",),
     ),
     "auth_redis": Feature(
-        enabled=lambda answers: answers["use_auth"] and answers["use_redis"],
+        when={"use_auth": (True,), "use_redis": (True,)},
         paths=("tests/test_auth_redis.py",),
     ),
-    "ai_redis": Feature(
-        enabled=lambda answers: answers["ai_provider"] != "none" and answers["use_redis"],
-        paths=("app/api/v1/ai_jobs.py", "app/tasks/ai.py", "tests/test_ai_jobs.py"),
+    "ai_auth": Feature(
+        when={"ai_provider": AI_PROVIDERS, "use_auth": (True,)},
+        paths=("tests/test_ai_quota_users.py",),
     ),
-    "redis": Feature(
-        enabled=lambda answers: bool(answers["use_redis"]),
-        paths=(
-            "app/api/v1/jobs.py",
-            "app/core/cache/redis_backend.py",
-            "app/core/jobs.py",
-            "app/core/redis.py",
-            "app/schemas/job.py",
-            "app/services/jobs.py",
-            "app/tasks",
-            "tests/fixtures/redis.py",
-            "tests/instance_app.py",
-            "tests/sample_jobs.py",
-            "tests/test_jobs.py",
-            "tests/test_redis.py",
-            "tests/test_two_instances.py",
-        ),
+    "ai_anonymous": Feature(
+        when={"ai_provider": AI_PROVIDERS, "use_auth": (False,)},
+        paths=("tests/test_ai_quota_addresses.py",),
+    ),
+    "ai_redis": Feature(
+        when={"ai_provider": AI_PROVIDERS, "use_redis": (True,)},
+        paths=("app/api/v1/ai_jobs.py", "app/tasks/ai.py", "tests/test_ai_jobs.py"),
     ),
 }
 

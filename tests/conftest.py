@@ -27,6 +27,21 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 UNRENDERED = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--full",
+        action="store_true",
+        help="run the full generated suite of every valid combination, not just a "
+        "covering set (the nightly run)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the longest tests (baked suites, servers) first, so that no worker is
+    left with one of them at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def services_required() -> bool:
     """Under CI (or REQUIRE_SERVICES=1) a missing service fails instead of skipping."""
     return os.environ.get("CI", "").lower() == "true" or os.environ.get("REQUIRE_SERVICES") == "1"

@@ -1,5 +1,6 @@
-"""What a generated project ships works: its own test suite, its migrations, and its
-servers, in this environment and in fresh ones built from its own pyproject.toml."""
+"""The full tier: what a generated project ships works. Its own test suite and mypy
+on a covering set of combinations (every combination with ``--full``), its
+migrations, its servers, and fresh environments built from its own pyproject.toml."""
 
 from __future__ import annotations
 
@@ -27,10 +28,20 @@ from tests.conftest import (
     require_service,
     run_in,
 )
-from tests.matrix import combination_id, combinations
+from tests.matrix import all_combinations, combination_id, covering_set
 from tests.openai_upstream import serve_openai
 
 UV = Path(sys.executable).parent / "uv"
+SMOKE = Path(__file__).with_name("smoke.py")
+#: One mypy cache for every bake of the run: the dependencies are checked once.
+MYPY_CACHE = Path(__file__).resolve().parents[1] / "build" / "mypy-cache"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``full_answers``: the covering set, or every valid combination with ``--full``."""
+    if "full_answers" in metafunc.fixturenames:
+        combos = all_combinations() if metafunc.config.getoption("full") else covering_set()
+        metafunc.parametrize("full_answers", combos, ids=combination_id)
 
 
 def suite_env(answers: dict[str, Any], services: dict[str, str]) -> dict[str, str]:
@@ -60,11 +71,16 @@ def services_for(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("answers", combinations(), ids=combination_id)
-def test_baked_suite_passes(cookies: Any, services_for: Any, answers: dict[str, Any]) -> None:
-    project = bake(cookies, **answers)
-    env = suite_env(answers, services_for(answers))
-    result = python_in(project, "-m", "pytest", "-q", "-p", "no:cacheprovider", env=env)
+def test_baked_suite_passes(cookies: Any, services_for: Any, full_answers: dict[str, Any]) -> None:
+    """The project's own suite, as its README runs it (in parallel) for the defaults, in
+    one process for the others (the template's own workers already fill the CPUs);
+    and mypy --strict on its code."""
+    project = bake(cookies, **full_answers)
+    MYPY_CACHE.mkdir(parents=True, exist_ok=True)
+    assert_ok(python_in(project, "-m", "mypy", "--cache-dir", MYPY_CACHE, "app"))
+    env = suite_env(full_answers, services_for(full_answers))
+    parallel = [] if full_answers == covering_set()[0] else ["-n", "0"]
+    result = python_in(project, "-m", "pytest", "-q", "-p", "no:cacheprovider", *parallel, env=env)
     assert_ok(result)
     assert " passed" in result.stdout
     assert " skipped" not in result.stdout
@@ -147,10 +163,11 @@ FRESH_ENVIRONMENTS = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("answers", "python"), FRESH_ENVIRONMENTS)
-def test_suite_passes_in_a_fresh_environment(
-    cookies: Any, services_for: Any, answers: dict[str, Any], python: str | None
+def test_a_fresh_environment_has_everything_the_project_needs(
+    cookies: Any, answers: dict[str, Any], python: str | None
 ) -> None:
-    """Installs only what the baked pyproject.toml declares, so a missing dependency fails."""
+    """Installs only what the baked pyproject.toml declares (from uv's cache), so a
+    missing dependency fails the import, health and migration checks."""
     interpreter = find_python(python) if python else sys.executable
     project = bake(cookies, **answers)
     env = project_env(UV_PYTHON_DOWNLOADS="never")
@@ -159,10 +176,12 @@ def test_suite_passes_in_a_fresh_environment(
     version = run_in(project, venv_python, "-c", "import sys; print(sys.version_info[:2])")
     if python:
         assert version.stdout.strip() == str(tuple(int(part) for part in python.split(".")))
-    env = suite_env({"database": "sqlite", **answers}, services_for(answers))
-    result = run_in(project, venv_python, "-m", "pytest", "-q", "-p", "no:cacheprovider", env=env)
-    assert_ok(result)
+    smoke = run_in(project, venv_python, SMOKE, env=env)
+    assert_ok(smoke)
+    assert "smoke: ok" in smoke.stdout
+    # The development tools come with it too.
     assert_ok(run_in(project, venv_python, "-m", "ruff", "check", "--no-cache", ".", env=env))
+    assert_ok(run_in(project, venv_python, "-m", "pytest", "--version", env=env))
 
 
 def free_port() -> int:

@@ -3,42 +3,16 @@ manifest drops exactly the files of disabled features."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from tests.conftest import TEMPLATE, bake
-from tests.matrix import QUESTIONS, combination_id, combinations
-
-
-def load_hook(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, TEMPLATE / "hooks" / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pre_gen = load_hook("pre_gen_project")
-post_gen = load_hook("post_gen_project")
-
-DEFAULTS: dict[str, Any] = {
-    "project_name": "My Flask API",
-    "project_slug": "my_flask_api",
-    "description": "An API.",
-    "author_name": "Jane Doe",
-    "author_email": "jane@example.com",
-    "version": "0.1.0",
-    **{name: values[0] for name, values in QUESTIONS.items() if isinstance(values, list)},
-    **{name: value for name, value in QUESTIONS.items() if isinstance(value, bool)},
-}
+from tests.conftest import TEMPLATE
+from tests.matrix import DEFAULTS, QUESTIONS, post_gen, pre_gen
 
 #: (answer, bad value, a phrase its message must contain)
 BAD_ANSWERS = [
@@ -183,18 +157,6 @@ def test_manifest_names_only_existing_template_paths() -> None:
     for feature, entry in post_gen.MANIFEST.items():
         for path in entry.paths:
             assert (template_dir / path).exists(), f"{feature}: {path} is not in the template"
-
-
-MODULE_COMBINATIONS = [answers for answers in combinations() if "license" not in answers]
-
-
-@pytest.mark.parametrize("modules", MODULE_COMBINATIONS, ids=combination_id)
-def test_manifest_removes_disabled_paths(cookies: Any, modules: dict[str, Any]) -> None:
-    project = bake(cookies, **modules)
-    answers = {**DEFAULTS, **modules}
-    for feature, entry in post_gen.MANIFEST.items():
-        for path in entry.paths:
-            assert (project / path).exists() == entry.enabled(answers), f"{feature}: {path}"
 
 
 def test_write_env_replaces_every_placeholder(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """A resource for cache tests: a JSON file, read by a cached GET and changed by a POST.
 
 The file plays the database: every app, and every process, given the same path
-shares it, so only the cache could make a reader see old data.
+shares it, so only the cache could make a reader see old data. A second route,
+limited to 4 requests a minute, is for tests of shared rate limits.
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ from flask import Blueprint, Flask, request
 from app.core.access import public
 from app.core.cache import cached_response, invalidates
 from app.core.exceptions import BadRequestError, NotFoundError
-from app.core.rate_limit import apply_view_limits, rate_limit_exempt
+from app.core.rate_limit import apply_view_limits, rate_limit, rate_limit_exempt
 from app.core.responses import success
 
 URL = "/_test/resource"
+LIMITED_URL = "/_test/limited"
 NAMESPACE = "resource"
 
 
 def add_resource_routes(app: Flask, path: Path) -> None:
-    """Serve the JSON object in ``path`` at ``URL`` (GET cached, POST replaces it).
+    """Serve the JSON object in ``path`` at ``URL`` (GET cached, POST replaces it),
+    and ``LIMITED_URL``.
 
-        The routes are public and exempt from rate limits, so tests of the cache never
-    meet credentials or limits.
+    The routes are public, and those of the resource exempt from rate limits, so
+    tests of the cache never meet credentials or limits.
     """
     bp = Blueprint("resource", __name__, url_prefix=URL)
 
@@ -51,4 +54,11 @@ def add_resource_routes(app: Flask, path: Path) -> None:
         return success(body)
 
     app.register_blueprint(bp)
+
+    @app.get(LIMITED_URL)
+    @public
+    @rate_limit("4/minute")
+    def limited() -> Any:
+        return success({"limited": True})
+
     apply_view_limits(app)

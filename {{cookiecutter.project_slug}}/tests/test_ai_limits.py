@@ -1,5 +1,6 @@
 """What AI calls a caller may make: the quota per caller, and replies reused
-for deterministic requests."""
+for deterministic requests. Whose quota a call counts against: see
+``test_ai_quota_users.py`` (with auth) or ``test_ai_quota_addresses.py``."""
 
 from __future__ import annotations
 
@@ -15,9 +16,6 @@ from app.core.ai.base import Completion, GenerationRequest
 from app.core.ai.errors import AIProviderError
 from tests.conftest import MakeApp
 from tests.fixtures.ai import GENERATE
-{%- if cookiecutter.use_auth %}
-from tests.fixtures.auth import MakeUser, bearer, tokens
-{%- endif %}
 from tests.support import make_settings
 
 
@@ -60,44 +58,6 @@ def test_an_empty_quota_means_none(make_app: MakeApp) -> None:
 def test_a_malformed_quota_is_refused_at_startup() -> None:
     with pytest.raises(ValidationError, match="AI_RATE_LIMIT"):
         make_settings(AI_RATE_LIMIT="ten per hour")
-{%- if cookiecutter.use_auth %}
-
-
-def test_each_user_has_a_quota_of_their_own(make_app: MakeApp, make_user: MakeUser) -> None:
-    app = exact(make_app, AI_RATE_LIMIT="1/minute")
-    make_user("other@example.com")
-    other = bearer(tokens(app, "other@example.com")["access_token"])
-    client = app.test_client()
-    assert statuses(client, 2) == [200, 429]
-    assert statuses(client, 1, **other) == [200]
-
-
-def test_administrators_have_a_higher_quota(make_app: MakeApp, make_user: MakeUser) -> None:
-    app = exact(make_app, AI_RATE_LIMIT="1/minute", AI_RATE_LIMIT_ADMIN="3/minute")
-    make_user("boss@example.com", roles=("user", "admin"))
-    boss = bearer(tokens(app, "boss@example.com")["access_token"])
-    assert statuses(app.test_client(), 4, **boss) == [200, 200, 200, 429]
-
-
-def test_the_quota_does_not_reach_anonymous_callers(make_app: MakeApp) -> None:
-    # They are refused before: the AI routes need a user.
-    app = exact(make_app, AI_RATE_LIMIT="1/minute")
-    assert statuses(FlaskClient(app), 3) == [401, 401, 401]
-    assert statuses(app.test_client(), 1) == [200]
-{%- else %}
-
-
-def test_each_address_has_a_quota_of_its_own(make_app: MakeApp) -> None:
-    client = exact(make_app, AI_RATE_LIMIT="1/minute").test_client()
-
-    def from_address(address: str) -> int:
-        return client.post(
-            GENERATE, json={"prompt": "hi"}, environ_base={"REMOTE_ADDR": address}
-        ).status_code
-
-    assert [from_address("203.0.113.1") for _ in range(2)] == [200, 429]
-    assert from_address("203.0.113.2") == 200
-{%- endif %}
 
 
 def test_the_quota_is_documented(make_app: MakeApp) -> None:

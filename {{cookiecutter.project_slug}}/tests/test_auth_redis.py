@@ -4,9 +4,6 @@ one Redis and one database agree at once on a revoked session."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +16,8 @@ from app.services.sessions import SessionStates
 from tests import sample_jobs
 from tests.conftest import MakeApp
 from tests.fixtures.auth import Login, MakeUser, bearer, tokens
-from tests.fixtures.database import migrate, temporary_database
 from tests.test_jobs import enqueue
-from tests.test_two_instances import call, instance
+from tests.test_two_instances import call
 
 JOBS = "/api/v1/jobs"
 ME = "/api/v1/auth/me"
@@ -112,30 +108,11 @@ def test_without_redis_sessions_are_checked_in_the_database(
     assert client.get(ME, headers=headers).status_code == 401
 
 
-@pytest.fixture(scope="module")
-def shared_instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """Two servers on one Redis prefix and one database of their own."""
-    folder = tmp_path_factory.mktemp("auth-instances")
-    with temporary_database(tmp_path_factory) as database_url:
-        migrate(database_url)
-        env = {
-            **os.environ,
-            "APP_ENV": "testing",
-            "DATABASE_URL": database_url,
-            "REDIS_KEY_PREFIX": f"{os.environ['REDIS_KEY_PREFIX']}:auth-instances",
-            "TEST_RESOURCE_FILE": str(Path(folder) / "resource.json"),
-        }
-        with (
-            instance(env, folder / "first.log") as first,
-            instance(env, folder / "second.log") as second,
-        ):
-            yield first, second
-
-
+@pytest.mark.xdist_group("processes")
 def test_a_session_revoked_through_one_instance_is_refused_by_the_other(
-    shared_instances: tuple[str, str],
+    instances: tuple[str, str],
 ) -> None:
-    first, second = shared_instances
+    first, second = instances
     account = {"email": "twice@example.com", "password": "a long passphrase", "full_name": "T"}
     assert call("POST", f"{first}/api/v1/auth/register", account)[0] == 201
     credentials = {"email": account["email"], "password": account["password"]}
@@ -144,7 +121,7 @@ def test_a_session_revoked_through_one_instance_is_refused_by_the_other(
     token = body["data"]["access_token"]
 
     # Both instances accept it (and the second now holds its state in Redis) ...
-    for base in shared_instances:
+    for base in instances:
         assert call("GET", f"{base}{ME}", headers=bearer(token))[0] == 200
     # ... until it is revoked through the first: the second refuses it at once.
     assert call("POST", f"{first}/api/v1/auth/logout", headers=bearer(token))[0] == 204

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -22,31 +22,25 @@ from app.core.cache import CacheManager, get_cache
 from app.core.caller import caller_key
 from app.core.jobs import get_queue
 from app.services import jobs as jobs_service
-from tests import sample_jobs
+from tests import processes, sample_jobs
 from tests.conftest import MakeApp
-from tests.fixtures.redis import PROJECT, WORKER, run_burst_worker, worker_env
+from tests.fixtures.redis import run_burst_worker, worker_env
+
+#: Every test here starts workers: one xdist worker runs them all, forking them from one
+#: preloaded process (``tests.processes``).
+pytestmark = pytest.mark.xdist_group("processes")
 
 JOBS = "/api/v1/jobs"
 
 
 @contextmanager
-def running_worker(log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A worker that runs until stopped, in a process group of its own."""
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: S603 - the project's own command
-            WORKER,
-            cwd=PROJECT,
-            env=worker_env(),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+def running_worker(log: Path) -> Iterator[BaseProcess]:
+    """A worker (``flask worker``) that runs until stopped, in a process group of its own."""
+    process = processes.start(["flask", "--app", "app", "worker"], worker_env(), log)
+    try:
+        yield process
+    finally:
+        processes.stop(process)
 
 
 def enqueue(app: Flask, func: Callable[..., Any], **options: Any) -> Job:
@@ -168,9 +162,8 @@ def test_a_job_whose_worker_dies_runs_again_on_another_worker(
         with app.app_context():
             running_on = sample_jobs.job_worker(job_process)
         (dead, survivor) = (first, second) if running_on == first.pid else (second, first)
-        os.killpg(dead.pid, signal.SIGKILL)
+        processes.stop(dead, signal.SIGKILL)
         os.kill(job_process, signal.SIGKILL)
-        dead.wait()
         killed_at = time.monotonic()
 
         # Found by the survivor's maintenance pass, not by anyone reading the job:
@@ -180,7 +173,7 @@ def test_a_job_whose_worker_dies_runs_again_on_another_worker(
             assert status != JobStatus.FAILED, (tmp_path / "second.log").read_text()
             assert time.monotonic() - killed_at < bound + 5, f"still {status}"
             time.sleep(0.1)
-        assert survivor.poll() is None
+        assert survivor.is_alive()
     finished = refreshed(app, job)
     assert finished.meta["abandoned_reruns"] == 1
     with app.app_context():
@@ -198,9 +191,8 @@ def test_a_job_whose_worker_died_is_not_reported_as_running(
         job_process = wait_for_job_process(app, "runs")
         assert client.get(f"{JOBS}/{job.id}").json["data"]["status"] == "started"  # type: ignore[index]
         # The worker and the child running the job (which has a session of its own).
-        os.killpg(worker.pid, signal.SIGKILL)
+        processes.stop(worker, signal.SIGKILL)
         os.kill(job_process, signal.SIGKILL)
-        worker.wait()
     killed_at = time.monotonic()
 
     # No worker is left to notice. Once the heartbeat lapses (2 intervals), a
@@ -221,8 +213,10 @@ def test_sigterm_lets_the_running_job_finish(app: Flask, tmp_path: Path) -> None
     log = tmp_path / "worker.log"
     with running_worker(log) as worker:
         wait_until_started(app, job)
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=30) == 0, log.read_text()
+        assert worker.pid is not None
+        os.kill(worker.pid, signal.SIGTERM)
+        worker.join(timeout=30)
+        assert worker.exitcode == 0, log.read_text()
     assert refreshed(app, job).get_status() == JobStatus.FINISHED
     with app.app_context():
         assert sample_jobs.completed_runs("graceful") == 1

@@ -4,32 +4,16 @@ one rate limit for both, and a write through one is read through the other."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cached_resource import URL
-from tests.fixtures.redis import RUN_PREFIX
+from tests.cached_resource import LIMITED_URL, URL
 
-PROJECT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+#: Every test here uses the two servers of the ``instances`` fixture: one xdist worker starts them.
+pytestmark = pytest.mark.xdist_group("processes")
 
 
 def call(
@@ -50,60 +34,8 @@ def call(
             return exc.code, dict(exc.headers), json.loads(raw) if raw else None
 
 
-@contextmanager
-def instance(env: dict[str, str], log: Path) -> Iterator[str]:
-    """A gunicorn server of the app on a free loopback port; yields its base URL."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "1",
-        "tests.instance_app:create_instance()",
-    ]
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: S603 - the project's own server
-            command, cwd=PROJECT, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    call("GET", f"{base}/api/v1/health")
-                    break
-                except (ConnectionError, urllib.error.URLError):
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail(f"gunicorn did not start:\n{log.read_text()}")
-                    time.sleep(0.1)
-            yield base
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """Two servers with the same settings and Redis key prefix."""
-    folder = tmp_path_factory.mktemp("instances")
-    env = {
-        **os.environ,
-        "APP_ENV": "testing",
-        "REDIS_KEY_PREFIX": f"{RUN_PREFIX}:instances",
-        "RATE_LIMIT_DEFAULT": "4/minute",
-        "TEST_RESOURCE_FILE": str(folder / "resource.json"),
-    }
-    with ExitStack() as stack:
-        first = stack.enter_context(instance(env, folder / "first.log"))
-        second = stack.enter_context(instance(env, folder / "second.log"))
-        yield first, second
-
-
 def test_alternating_between_instances_meets_one_limit(instances: tuple[str, str]) -> None:
-    codes = [call("GET", f"{instances[n % 2]}/api/v1/version")[0] for n in range(6)]
+    codes = [call("GET", f"{instances[n % 2]}{LIMITED_URL}")[0] for n in range(6)]
     assert codes == [200, 200, 200, 200, 429, 429]
 
 
