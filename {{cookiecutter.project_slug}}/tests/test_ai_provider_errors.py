@@ -215,14 +215,14 @@ def test_a_stream_that_runs_too_long_is_cut_off(
     reply = wire.stream([f"word{index} " for index in range(40)])
     reply.pause = 0.02
     upstream.script(reply)
-    started = time.monotonic()
     response = post(make_ai_app(AI_STREAM_MAX_SECONDS=0.2), prompt="Hi", stream=True)
     assert response.status_code == 200
     names = [name for name, _ in events(response)]
+    # Some words, then the end: not the 40 words the upstream had to send.
+    assert "delta" in names
+    assert names.count("delta") < 40
     assert names[-1] == "error"
     assert events(response)[-1][1]["code"] == "AI_TIMEOUT"
-    assert "delta" in names
-    assert time.monotonic() - started < 0.2 + 0.6
 
 
 def test_a_reply_body_is_counted_as_it_arrives() -> None:

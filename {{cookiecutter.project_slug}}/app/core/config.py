@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     #: Largest request body accepted, in bytes; larger ones answer 413.
     MAX_CONTENT_LENGTH: int = Field(default=1024 * 1024, gt=0)
     #: Deepest nesting and most object members a JSON body may have; more answer 400.
-    MAX_JSON_DEPTH: int = Field(default=32, ge=2, le=512)
+    MAX_JSON_DEPTH: int = Field(default=64, ge=2, le=512)
     MAX_JSON_KEYS: int = Field(default=1000, ge=1)
     #: Longest URL (path and query string) accepted; longer ones answer 414. Keep it
     #: below the server's own request-line limit (gunicorn: 4094 bytes).
