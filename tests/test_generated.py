@@ -339,13 +339,18 @@ def test_production_server_on_postgresql(
             status, headers, body = http("GET", f"{base}/api/v1/health?pad={'x' * 5000}")
             assert (status, body["error"]["code"]) == (414, "URI_TOO_LONG")
             assert headers["Content-Type"] == "application/json"
-            # A background job: queued through the server, run by a worker.
-            status, headers, body = http("POST", f"{base}/api/v1/jobs/cache-purge", token=token)
+            # A background job: queued through the server, run by a worker. (Cache
+            # purges are for administrators; any user may queue a generation.)
+            purge = http("POST", f"{base}/api/v1/jobs/cache-purge", token=token)
+            assert purge[0] == 403
+            job = {"prompt": "later"}
+            status, headers, body = http("POST", f"{base}/api/v1/ai/jobs", job, token)
             assert status == 202, body
             worker = python_in(project, "-m", "flask", "--app", "app", "worker", "--burst", env=env)
             assert_ok(worker)
             status, _, body = http("GET", f"{base}{headers['Location']}", token=token)
             assert (status, body["data"]["status"]) == (200, "finished"), body
+            assert body["data"]["result"]["text"] == "echo: later"
 
 
 @pytest.mark.slow
