@@ -100,6 +100,7 @@ MANIFEST: dict[str, Feature] = {
             "app/services/sessions.py",
             "app/services/users.py",
             "migrations/2026_01_02_0002_create_users_and_sessions.py",
+            "migrations/2026_01_03_0003_item_names_unique_per_owner.py",
             "tests/fixtures/auth.py",
             "tests/test_access.py",
             "tests/test_auth.py",

@@ -5,9 +5,14 @@ upper case (``WEB_CONCURRENCY``, ``PORT``), as most platforms expect. Why these
 values: the README's Production section, with the measurements behind them.
 """
 
+import json
 import math
 import os
+import socket
+import uuid
 from pathlib import Path
+
+from gunicorn import util
 
 
 def available_cpus() -> int:
@@ -65,3 +70,28 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Requests whose line or headers are too long are refused before the app sees them.
 limit_request_line = 8190
 limit_request_fields = 100
+
+
+def _error_envelope(sock: socket.socket, status: int, reason: str, message: str) -> None:
+    """gunicorn's answer to a request it refuses before the app runs (a request
+    line over ``limit_request_line``: 414; headers over the limits: 431; an
+    unreadable request: 400), in the API's error envelope instead of an HTML page."""
+    code = reason.upper().replace(" ", "_").replace("-", "_")
+    body = json.dumps(
+        {
+            "success": False,
+            "message": f"{reason}: the server refused the request before reading it.",
+            "error": {"code": code, "details": None},
+            "request_id": uuid.uuid4().hex,
+        }
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+# gunicorn writes these errors with ``util.write_error``; this is the one place
+# to change how they look.
+util.write_error = _error_envelope

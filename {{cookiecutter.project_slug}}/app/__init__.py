@@ -25,10 +25,21 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["settings"] = settings
 
     # Framework pieces, in the order a request meets them.
-    from app.core import cache, caller, errors, logs, openapi, rate_limit, readiness, security
+    from app.core import (
+        cache,
+        caller,
+        errors,
+        inputs,
+        logs,
+        openapi,
+        rate_limit,
+        readiness,
+        security,
+    )
 
     logs.init_app(app)
     security.init_app(app)
+    inputs.init_app(app)
     errors.init_app(app)
     openapi.init_app(app)
     readiness.init_app(app)

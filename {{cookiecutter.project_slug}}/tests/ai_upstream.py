@@ -26,6 +26,7 @@ class Reply:
 
     :param delay: Seconds to wait before sending the status line.
     :param cut: Close the connection before the body is complete.
+    :param pause: Seconds to wait between two chunks of the body.
     """
 
     status: int = 200
@@ -33,6 +34,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
     delay: float = 0.0
     cut: bool = False
+    pause: float = 0.0
 
     @classmethod
     def json(cls, body: Any, status: int = 200, **headers: str) -> Reply:
@@ -98,7 +100,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(length))
             self.send_header("Connection", "close")
             self.end_headers()
-            for chunk in reply.chunks:
+            for index, chunk in enumerate(reply.chunks):
+                if index and reply.pause:
+                    time.sleep(reply.pause)
                 self.wfile.write(chunk)
                 self.wfile.flush()
         except OSError:

@@ -40,14 +40,21 @@ def die_once(name: str) -> str:
 
 
 def sleep_then_count(seconds: float, name: str) -> int:
-    """Note the process running the job, sleep, then count a completed run."""
+    """Note the process running the job (and its worker), sleep, then count a
+    completed run."""
     get_redis().set(_key(f"{name}:pid"), os.getpid())
+    get_redis().set(_key(f"worker-of:{os.getpid()}"), os.getppid())
     time.sleep(seconds)
     return int(get_redis().incr(_key(name)))  # type: ignore[arg-type]
 
 
 def job_process(name: str) -> int:
     return int(get_redis().get(_key(f"{name}:pid")) or 0)  # type: ignore[arg-type]
+
+
+def job_worker(pid: int) -> int:
+    """The pid of the worker that started the job process ``pid``."""
+    return int(get_redis().get(_key(f"worker-of:{pid}")) or 0)  # type: ignore[arg-type]
 
 
 def completed_runs(name: str) -> int:

@@ -11,12 +11,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.core.access import is_public
+from app.core.access import is_privileged, is_public
 from app.core.auth.guard import ROLE_BLUEPRINTS
 from app.models.user import User
 from tests.fixtures.auth import Login, MakeUser, bearer
 
 ITEMS = "/api/v1/items"
+#: A value for each URL converter the routes use (``1`` for the others).
+SAMPLES = {"uuid": "00000000-0000-4000-8000-000000000001"}
 
 
 def routes(app: Flask) -> Iterator[tuple[str, str, str]]:
@@ -24,7 +26,9 @@ def routes(app: Flask) -> Iterator[tuple[str, str, str]]:
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        url = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", "1", rule.rule)
+        url = re.sub(
+            r"<(?:([^:<>]+):)?[^<>]+>", lambda found: SAMPLES.get(found[1], "1"), rule.rule
+        )
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             yield rule.endpoint, method, url
 
@@ -64,7 +68,8 @@ def test_only_marked_views_are_public(app: Flask) -> None:
 def test_every_admin_route_refuses_a_plain_user(app: Flask, client: FlaskClient) -> None:
     checked = []
     for endpoint, method, url in routes(app):
-        if endpoint.rpartition(".")[0] not in ROLE_BLUEPRINTS:
+        view = app.view_functions[endpoint]
+        if endpoint.rpartition(".")[0] not in ROLE_BLUEPRINTS and not is_privileged(view):
             continue
         response = client.open(url, method=method, json={})
         assert response.status_code == 403, f"{method} {url} answered {response.status_code}"
@@ -174,3 +179,15 @@ def test_the_document_declares_bearer_security(client: FlaskClient) -> None:
 @pytest.mark.parametrize("path", ["/api/v1/health", "/api/v1/openapi.json", "/api/v1/docs"])
 def test_public_endpoints_need_no_token(anonymous_client: FlaskClient, path: str) -> None:
     assert anonymous_client.get(path).status_code == 200
+
+
+def test_item_names_are_unique_per_owner(
+    client: FlaskClient, make_user: MakeUser, login: Login, anonymous_client: FlaskClient
+) -> None:
+    other = make_user("neighbour@example.com")
+    as_other = bearer(login(other.email)["access_token"])
+    assert client.post(ITEMS, json={"name": "Lamp"}).status_code == 201
+    # Another user's private item neither blocks the name nor reveals it.
+    assert anonymous_client.post(ITEMS, json={"name": "Lamp"}, headers=as_other).status_code == 201
+    again = client.post(ITEMS, json={"name": "Lamp"})
+    assert (again.status_code, again.json["error"]["code"]) == (409, "ITEM_NAME_TAKEN")  # type: ignore[index]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from types import ModuleType
 from typing import Any
 
@@ -119,3 +120,13 @@ def test_the_endpoint_is_documented(app: Flask) -> None:
     assert spec is not None
     operation = spec["paths"][AI_JOBS]["post"]
     assert set(operation["responses"]) >= {"202", "422", "429", "503"}
+
+
+def test_queueing_a_generation_while_redis_is_down_is_503(make_app: MakeApp) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = make_app(REDIS_URL=f"redis://127.0.0.1:{port}/0", REDIS_TIMEOUT=0.1)
+    response = app.test_client().post(AI_JOBS, json={"prompt": "Hi"})
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.json["error"]["code"] == "REDIS_UNAVAILABLE"  # type: ignore[index]

@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from app.core.auth.guard import authenticator
 from app.core.auth.passwords import Passwords
+from app.core.db import get_session
 from app.models.user import AuthSession, User
-from tests.fixtures.auth import PASSWORD, Login, MakeUser, bearer
+from tests.fixtures.auth import JWT_TEST_SECRET, PASSWORD, Login, MakeUser, bearer
 
 AUTH = "/api/v1/auth"
 
@@ -134,12 +136,17 @@ def test_profile_update_refuses_fields_it_does_not_own(
 
 
 def test_profile_update(client: FlaskClient, make_user: MakeUser) -> None:
-    response = client.patch(f"{AUTH}/me", json={"full_name": "Renamed", "email": "New@X.org"})
+    response = client.patch(
+        f"{AUTH}/me",
+        json={"full_name": "Renamed", "email": "New@X.org", "current_password": PASSWORD},
+    )
     assert response.status_code == 200
     assert data(response)["full_name"] == "Renamed"
     assert data(response)["email"] == "new@x.org"
     make_user("taken@example.com")
-    taken = client.patch(f"{AUTH}/me", json={"email": "taken@example.com"})
+    taken = client.patch(
+        f"{AUTH}/me", json={"email": "taken@example.com", "current_password": PASSWORD}
+    )
     assert taken.status_code == 409
     assert code(taken) == "AUTH_USER_EXISTS"
 
@@ -334,3 +341,140 @@ def test_password_hashing_leaves_the_gevent_loop_free() -> None:
         [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "True"
+
+
+# One normalisation of emails and passwords everywhere they come in.
+
+
+def test_a_password_is_taken_as_typed_at_sign_up_sign_in_and_change(
+    anonymous_client: FlaskClient, login: Login
+) -> None:
+    padded = "  spaced out passphrase  "
+    assert register(anonymous_client, "pad@example.com", password=padded).status_code == 201
+    assert login("pad@example.com", padded)["access_token"]
+    stripped = {"email": "pad@example.com", "password": padded.strip()}
+    assert anonymous_client.post(f"{AUTH}/login", json=stripped).status_code == 401
+    token = login("pad@example.com", padded)["access_token"]
+    new = " another spaced passphrase "
+    change = {"current_password": padded, "new_password": new}
+    changed = anonymous_client.post(f"{AUTH}/password", json=change, headers=bearer(token))
+    assert changed.status_code == 204
+    assert login("pad@example.com", new)["access_token"]
+
+
+def test_a_password_is_the_same_whatever_unicode_form_it_is_typed_in(
+    anonymous_client: FlaskClient, login: Login
+) -> None:
+    composed, decomposed = "caf\u00e9 au lait please", "cafe\u0301 au lait please"
+    assert register(anonymous_client, "cafe@example.com", password=composed).status_code == 201
+    assert login("cafe@example.com", decomposed)["access_token"]
+
+
+def test_an_email_is_normalised_alike_everywhere(
+    anonymous_client: FlaskClient, client: FlaskClient, login: Login
+) -> None:
+    assert register(anonymous_client, "Mixed.Case@Example.TEST").status_code == 201
+    assert login("MIXED.case@example.test")["access_token"]
+    taken = register(anonymous_client, "mixed.CASE@example.test")
+    assert (taken.status_code, code(taken)) == (409, "AUTH_USER_EXISTS")
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["12345678", "Password1", "QWERTYUIOP", "\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44"],
+)
+def test_a_common_password_is_refused_with_a_clear_message(
+    anonymous_client: FlaskClient, client: FlaskClient, password: str
+) -> None:
+    response = register(anonymous_client, "common@example.com", password=password)
+    assert response.status_code == 422
+    (problem,) = response.json["error"]["details"]  # type: ignore[index]
+    assert (problem["field"], problem["type"]) == ("password", "password_too_common")
+    assert "common" in problem["message"]
+    change = {"current_password": PASSWORD, "new_password": password}
+    changed = client.post(f"{AUTH}/password", json=change)
+    assert changed.status_code == 422
+    assert changed.json["error"]["details"][0]["type"] == "password_too_common"  # type: ignore[index]
+
+
+def test_changing_the_email_needs_the_current_password(client: FlaskClient) -> None:
+    without = client.patch(f"{AUTH}/me", json={"email": "moved@example.com"})
+    assert without.status_code == 422
+    assert without.json["error"]["details"][0]["type"] == "current_password_required"  # type: ignore[index]
+    wrong = client.patch(
+        f"{AUTH}/me", json={"email": "moved@example.com", "current_password": "not it"}
+    )
+    assert (wrong.status_code, code(wrong)) == (403, "AUTH_INVALID_CREDENTIALS")
+    assert data(client.get(f"{AUTH}/me"))["email"] == "user@example.com"
+    right = client.patch(
+        f"{AUTH}/me", json={"email": "moved@example.com", "current_password": PASSWORD}
+    )
+    assert data(right)["email"] == "moved@example.com"
+    # The name alone needs no password.
+    assert client.patch(f"{AUTH}/me", json={"full_name": "Renamed"}).status_code == 200
+
+
+@pytest.mark.parametrize("field", ["email", "full_name"])
+def test_a_profile_field_cannot_be_set_to_null(client: FlaskClient, field: str) -> None:
+    response = client.patch(f"{AUTH}/me", json={field: None, "current_password": PASSWORD})
+    assert response.status_code == 422
+
+
+def test_logs_never_carry_passwords_hashes_tokens_keys_or_sql_values(
+    app: Flask,
+    anonymous_client: FlaskClient,
+    login: Login,
+    session: Session,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Walk the error paths of accounts and tokens, then search the logs for every
+    secret involved."""
+    email, password = "secret.person@example.com", "a very secret passphrase 42"
+
+    # A database error with values in the statement: the log says where, not what.
+    @app.get("/_test/sql-error")
+    def sql_error() -> Any:
+        get_session().execute(text("SELECT CAST(:value AS INTEGER)"), {"value": password})
+        get_session().execute(
+            text("INSERT INTO users (email, full_name) VALUES (:email, :name)"),
+            {"email": email, "name": password},
+        )
+        return {}
+
+    assert register(anonymous_client, email, password=password).status_code == 201
+    pair = login(email, password)
+    refresh = {"refresh_token": pair["refresh_token"]}
+    assert anonymous_client.post(f"{AUTH}/refresh", json=refresh).status_code == 200
+    paths = [
+        register(anonymous_client, email, password=password),  # 409: taken
+        anonymous_client.post(f"{AUTH}/login", json={"email": email, "password": password + "x"}),
+        anonymous_client.post(f"{AUTH}/refresh", json=refresh),  # 401: reused, session revoked
+        anonymous_client.get(f"{AUTH}/me", headers=bearer(pair["access_token"])),  # 401: revoked
+        anonymous_client.get(f"{AUTH}/me", headers=bearer(pair["access_token"] + "x")),
+        anonymous_client.post(
+            f"{AUTH}/password",
+            json={"current_password": password, "new_password": password},
+            headers=bearer(pair["access_token"]),
+        ),
+    ]
+    assert [response.status_code for response in paths] == [409, 401, 401, 401, 401, 401]
+
+    failed = anonymous_client.get("/_test/sql-error")
+    assert failed.status_code in (401, 409, 500)
+    signed_in = app.test_client().get("/_test/sql-error")
+    assert signed_in.status_code in (409, 500)
+
+    hashed = session.exec(select(User.hashed_password).where(User.email == email)).one()
+    logs = capsys.readouterr().out
+    secrets = {
+        "password": password,
+        "hash": hashed,
+        "hash digest": hashed.rpartition("$")[2],
+        "access token": pair["access_token"],
+        "refresh token": pair["refresh_token"],
+        "JWT key": JWT_TEST_SECRET,
+        "email": email,
+    }
+    assert "request_id" in logs
+    leaked = [name for name, value in secrets.items() if value in logs]
+    assert leaked == []

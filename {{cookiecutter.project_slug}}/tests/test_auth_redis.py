@@ -19,9 +19,11 @@ from redis import Redis
 from app.core.auth.guard import authenticator
 from app.models.user import User
 from app.services.sessions import SessionStates
+from tests import sample_jobs
 from tests.conftest import MakeApp
 from tests.fixtures.auth import PASSWORD, Login, MakeUser, bearer, tokens
 from tests.fixtures.redis import OwnRedis
+from tests.test_jobs import enqueue
 from tests.test_two_instances import call
 
 JOBS = "/api/v1/jobs"
@@ -42,15 +44,14 @@ def stored(app: Flask, key: str) -> Any:
 
 
 def test_a_job_is_visible_to_its_owner_and_to_admins_only(
+    app: Flask,
     client: FlaskClient,
     admin_client: FlaskClient,
     anonymous_client: FlaskClient,
     make_user: MakeUser,
     login: Login,
 ) -> None:
-    queued = client.post(f"{JOBS}/cache-purge")
-    assert queued.status_code == 202
-    location = queued.headers["Location"]
+    location = f"{JOBS}/{enqueue(app, sample_jobs.add, args=[1, 2]).id}"
     assert client.get(location).status_code == 200
     assert admin_client.get(location).status_code == 200
 
@@ -59,6 +60,14 @@ def test_a_job_is_visible_to_its_owner_and_to_admins_only(
     response = anonymous_client.get(location, headers=as_other)
     assert response.status_code == 404
     assert response.json["error"]["code"] == "JOB_NOT_FOUND"  # type: ignore[index]
+
+
+def test_only_administrators_purge_the_cache(
+    client: FlaskClient, admin_client: FlaskClient
+) -> None:
+    refused = client.post(f"{JOBS}/cache-purge")
+    assert (refused.status_code, refused.json["error"]["code"]) == (403, "AUTH_FORBIDDEN")  # type: ignore[index]
+    assert admin_client.post(f"{JOBS}/cache-purge").status_code == 202
 
 
 def test_session_and_user_states_are_shared_and_marked_on_revocation(

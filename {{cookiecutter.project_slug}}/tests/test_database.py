@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask, request
@@ -15,8 +16,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import Session, select
 
 from app import create_app
+from app.core.access import public
 from app.core.config import ConfigurationError, Settings
-from app.core.db import engine_options, get_session
+from app.core.db import db, engine_options, get_session
 from app.core.exceptions import ConflictError
 from app.core.scoping import stamp
 from app.models import Item
@@ -190,3 +192,47 @@ def test_an_exhausted_connection_pool_answers_503(client: FlaskClient) -> None:
     assert response.json is not None
     assert response.json["error"]["code"] == "DATABASE_BUSY"
     assert response.headers["Retry-After"] == "1"
+
+
+def test_a_commit_that_fails_answers_503_not_success(database_url: str) -> None:
+    """The view succeeded, but the commit after it fails: the connection is lost
+    (PostgreSQL: its server process is ended), or the database stays locked
+    (SQLite: a reader holds it). The client must not be told its write is stored."""
+    app = create_app(make_settings())  # its own connections, outside the test's transaction
+    engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as setup:
+        setup.execute(text("CREATE TABLE IF NOT EXISTS commit_probe (id INTEGER)"))
+    blocker = engine.connect()
+    postgres = engine.dialect.name == "postgresql"
+
+    @app.post("/_test/commit-fails")
+    @public
+    def commit_fails() -> Any:
+        session = get_session()
+        if not postgres:
+            session.execute(text("PRAGMA busy_timeout = 50"))
+        session.execute(text("INSERT INTO commit_probe VALUES (1)"))
+        if postgres:
+            pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+            blocker.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        else:
+            blocker.exec_driver_sql("BEGIN")
+            blocker.execute(text("SELECT * FROM commit_probe"))
+        return {"stored": True}
+
+    try:
+        response = app.test_client().post("/_test/commit-fails")
+    finally:
+        if not postgres:
+            blocker.exec_driver_sql("ROLLBACK")
+        blocker.close()
+        with engine.connect() as cleanup:
+            stored = cleanup.execute(text("SELECT count(*) FROM commit_probe")).scalar()
+            cleanup.execute(text("DROP TABLE commit_probe"))
+        engine.dispose()
+        with app.app_context():
+            db.engine.dispose()
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.json is not None
+    assert response.json["error"]["code"] == "DATABASE_UNAVAILABLE"
+    assert stored == 0

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.errors import MAX_LISTED_PROBLEMS
 from app.core.exceptions import ConflictError
+from app.core.logs import MAX_LOG_FIELD_CHARS
 from app.core.openapi import validate
 from app.core.responses import success
 from tests.conftest import MakeApp
@@ -18,6 +22,12 @@ from tests.conftest import MakeApp
 class Payload(BaseModel):
     name: str = Field(min_length=1, max_length=5)
     count: int = Field(default=1, ge=1)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
 
 
 class Filters(BaseModel):
@@ -41,6 +51,11 @@ def add_test_routes(app: Flask) -> None:
     @validate(data=dict)
     def thing(thing_id: int) -> Any:
         return success({"id": thing_id})
+
+    @app.post("/_test/strict")
+    @validate(data=dict)
+    def strict(json: Strict) -> Any:
+        return success(json.model_dump())
 
     @app.get("/_test/conflict")
     def conflict() -> Any:
@@ -167,3 +182,101 @@ def test_unexpected_errors_are_500_without_internals(
 
 def test_a_response_that_breaks_its_schema_is_a_500(client: FlaskClient) -> None:
     envelope(client.get("/_test/broken-contract"), 500, "INTERNAL_ERROR")
+
+
+# Bounded work before validation: however a request is built, refusing it is cheap.
+
+
+def test_a_deeply_nested_body_is_400(make_app: MakeApp) -> None:
+    app = make_app()
+    add_test_routes(app)
+    body = '{"name": ' + "[" * 1000 + "]" * 1000 + "}"
+    response = app.test_client().post("/_test/echo", data=body, content_type="application/json")
+    envelope(response, 400, "JSON_TOO_COMPLEX")
+
+
+def test_a_body_nested_past_the_limit_is_400(make_app: MakeApp) -> None:
+    app = make_app(MAX_JSON_DEPTH=4)
+    add_test_routes(app)
+    client = app.test_client()
+    assert client.post("/_test/echo", json={"name": "ok", "a": {"b": {"c": 1}}}).status_code == 200
+    response = client.post("/_test/echo", json={"name": "ok", "a": {"b": {"c": {"d": {}}}}})
+    envelope(response, 400, "JSON_TOO_COMPLEX")
+
+
+def test_a_body_with_too_many_members_is_400_and_cheap(make_app: MakeApp) -> None:
+    app = make_app(MAX_CONTENT_LENGTH=4 * 1024 * 1024)
+    add_test_routes(app)
+    body = {f"k{index}": 0 for index in range(90_000)}
+    response = app.test_client().post("/_test/echo", json=body)
+    # Refused by the parser: no model saw the body, no problem was listed.
+    envelope(response, 400, "JSON_TOO_COMPLEX")
+    assert len(response.get_data()) < 1024
+
+
+def test_a_list_of_problems_is_capped(client: FlaskClient) -> None:
+    body = {"name": "ok", **{f"unknown{index}": 0 for index in range(30)}}
+    response = client.post("/_test/strict", json=body)
+    details = envelope(response, 422, "VALIDATION_ERROR")
+    assert len(details["error"]["details"]) == MAX_LISTED_PROBLEMS
+    assert f"first {MAX_LISTED_PROBLEMS} of 30 problems" in details["message"]
+
+
+def test_a_url_over_the_limit_is_414(client: FlaskClient) -> None:
+    response = client.get("/_test/search?page=1&pad=" + "x" * 3000)
+    envelope(response, 414, "URI_TOO_LONG")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "a\x00b"}, "name"),
+        ({"name": "ok", "nested": {"de\x00ep": 1}}, "nested.de\x00ep"),
+        ({"name": "ok", "list": ["fine", "no\x00pe"]}, "list.1"),
+    ],
+)
+def test_text_a_database_cannot_store_is_422_in_the_body(
+    client: FlaskClient, body: dict[str, Any], field: str
+) -> None:
+    response = client.post("/_test/echo", json=body)
+    (problem,) = envelope(response, 422, "VALIDATION_ERROR")["error"]["details"]
+    assert (problem["location"], problem["field"]) == ("body", field)
+    assert problem["type"] == "string_unstorable_character"
+
+
+def test_an_unpaired_surrogate_is_422(client: FlaskClient) -> None:
+    response = client.post(
+        "/_test/echo", data='{"name": "a\\ud800b"}', content_type="application/json"
+    )
+    details = envelope(response, 422, "VALIDATION_ERROR")["error"]["details"]
+    assert details[0]["type"] == "string_unstorable_character"
+
+
+def test_nul_in_the_query_or_the_path_is_422(client: FlaskClient) -> None:
+    query = envelope(client.get("/_test/search?page=1&page=%00"), 422, "VALIDATION_ERROR")
+    assert query["error"]["details"][0]["location"] == "query"
+    path = envelope(client.get("/_test/things/1%00"), 422, "VALIDATION_ERROR")
+    assert path["error"]["details"][0]["location"] == "path"
+
+
+@pytest.mark.parametrize("raw", ["1.0", "+7", "%207", "07", "7%20", "1e1", "0x7", "1_0"])
+def test_an_integer_in_the_path_is_plain_digits(client: FlaskClient, raw: str) -> None:
+    response = client.get(f"/_test/things/{raw}")
+    details = envelope(response, 422, "VALIDATION_ERROR")["error"]["details"]
+    assert (details[0]["location"], details[0]["type"]) == ("path", "int_parsing")
+
+
+@pytest.mark.parametrize("raw", ["1.0", "+2", "02"])
+def test_an_integer_in_the_query_is_plain_digits(client: FlaskClient, raw: str) -> None:
+    response = client.get(f"/_test/search?page={raw}")
+    details = envelope(response, 422, "VALIDATION_ERROR")["error"]["details"]
+    assert (details[0]["location"], details[0]["type"]) == ("query", "int_parsing")
+
+
+def test_a_huge_log_record_makes_a_bounded_line(capsys: pytest.CaptureFixture[str]) -> None:
+    logging.getLogger("app.test").warning("start %s end", "x" * 1_000_000)
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "app.test" in line]
+    entry = json.loads(line)
+    assert len(line) < 2 * MAX_LOG_FIELD_CHARS
+    assert entry["message"].startswith("start ")
+    assert entry["message"].endswith(" end")

@@ -24,7 +24,7 @@ def error_code(response: Any) -> str:
 
 
 def test_create_returns_the_item(client: FlaskClient) -> None:
-    response = client.post(ITEMS, json={"name": "  Widget ", "description": "A thing."})
+    response = client.post(ITEMS, json={"name": "Widget", "description": "A thing."})
     assert response.status_code == 201
     body = response.json
     assert body is not None
@@ -50,7 +50,9 @@ def test_created_item_can_be_read_back(client: FlaskClient) -> None:
     [
         ({}, "name", "missing"),
         ({"name": ""}, "name", "string_too_short"),
-        ({"name": "   "}, "name", "string_too_short"),
+        ({"name": "   "}, "name", "string_not_trimmed"),
+        ({"name": " Widget"}, "name", "string_not_trimmed"),
+        ({"name": "Widget\n"}, "name", "string_not_trimmed"),
         ({"name": "x" * 201}, "name", "string_too_long"),
         ({"name": 5}, "name", "string_type"),
         ({"name": "ok", "description": "x" * 2001}, "description", "string_too_long"),
@@ -214,3 +216,36 @@ def test_items_are_documented(client: FlaskClient) -> None:
     assert parameter["schema"]["type"] == "integer"
     assert parameter["schema"]["minimum"] == 1
     assert "404" in one["get"]["responses"]
+
+
+@pytest.mark.parametrize("raw", ["1.0", "+1", "%201", "01", "1%20", "\uff11"])
+def test_an_item_has_one_url(client: FlaskClient, raw: str) -> None:
+    item = create(client, "Only one")
+    path = raw.replace("1", str(item["id"]))
+    response = client.get(f"{ITEMS}/{path}")
+    assert response.status_code == 422, response.json
+    assert client.get(f"{ITEMS}/{item['id']}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("post", ITEMS, {"name": "nul\x00name"}),
+        ("post", ITEMS, {"name": "ok", "description": "nul\x00description"}),
+        ("get", f"{ITEMS}?q=a%00b", None),
+    ],
+)
+def test_text_with_nul_is_422_not_a_database_error(
+    client: FlaskClient, method: str, url: str, body: dict[str, Any] | None
+) -> None:
+    response = getattr(client, method)(url, json=body)
+    assert response.status_code == 422
+    assert response.json["error"]["details"][0]["type"] == "string_unstorable_character"
+
+
+def test_null_clears_a_description_but_not_a_name(client: FlaskClient) -> None:
+    item = create(client, "Nullable", "Some text")
+    cleared = client.patch(f"{ITEMS}/{item['id']}", json={"description": None})
+    assert cleared.json["data"]["description"] is None  # type: ignore[index]
+    refused = client.patch(f"{ITEMS}/{item['id']}", json={"name": None})
+    assert refused.status_code == 422

@@ -8,6 +8,9 @@ from typing import Any
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate as validate_spec
 
+from tests.conftest import MakeApp
+from tests.support import PRODUCTION
+
 
 def document(client: FlaskClient) -> dict[str, Any]:
     response = client.get("/api/v1/openapi.json")
@@ -70,3 +73,23 @@ def test_the_docs_page_needs_no_other_site(client: FlaskClient) -> None:
     with client.get("/api/v1/docs/files/swagger-ui-bundle.js") as script:
         assert "javascript" in script.mimetype
     assert client.get("/api/v1/docs/files/../../config.py").status_code == 404
+
+
+def test_the_docs_are_off_in_production_unless_turned_on(make_app: MakeApp) -> None:
+    closed = make_app(**PRODUCTION).test_client()
+    assert closed.get("/api/v1/openapi.json").status_code == 404
+    assert closed.get("/api/v1/docs").status_code == 404
+    opened = make_app(**PRODUCTION, API_DOCS_ENABLED=True).test_client()
+    assert opened.get("/api/v1/openapi.json").status_code == 200
+    off = make_app(API_DOCS_ENABLED=False).test_client()
+    assert off.get("/api/v1/docs").status_code == 404
+
+
+def test_every_operation_documents_the_statuses_the_stack_answers(client: FlaskClient) -> None:
+    spec = document(client)
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert {"414", "500", "503"} <= set(responses), f"{method.upper()} {path}"
+            if "requestBody" in operation:
+                assert {"400", "413", "415", "422"} <= set(responses), f"{method.upper()} {path}"

@@ -7,7 +7,8 @@ import pickle
 import socket
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +228,7 @@ def test_a_redis_url_of_another_scheme_is_refused(url: str) -> None:
 
 def test_without_redis_jobs_answer_503(make_app: MakeApp) -> None:
     client = make_app(REDIS_URL="").test_client()
-    response = client.post("/api/v1/jobs/cache-purge")
+    response = client.get(f"/api/v1/jobs/{uuid.uuid4()}")
     assert response.status_code == 503
     assert response.json["error"]["code"] == "JOBS_UNAVAILABLE"  # type: ignore[index]
 
@@ -237,3 +238,21 @@ def test_the_worker_needs_redis() -> None:
     result = app.test_cli_runner().invoke(args=["worker", "--burst"])
     assert result.exit_code == 2
     assert "REDIS_URL is not set" in result.output
+
+
+@pytest.mark.parametrize("fault", ["refused", "hung"])
+def test_job_routes_answer_503_while_redis_is_down(
+    make_app: MakeApp,
+    hung_redis_url: str,
+    maintainer_of: Callable[[Flask], FlaskClient],
+    fault: str,
+) -> None:
+    url = closed_port_url() if fault == "refused" else hung_redis_url
+    app = make_app(REDIS_URL=url, REDIS_TIMEOUT=0.1)
+    for response in (
+        app.test_client().get(f"/api/v1/jobs/{uuid.uuid4()}"),
+        maintainer_of(app).post("/api/v1/jobs/cache-purge"),
+    ):
+        assert response.status_code == 503, response.get_data(as_text=True)
+        assert response.json["error"]["code"] == "REDIS_UNAVAILABLE"  # type: ignore[index]
+        assert response.headers["Retry-After"] == "1"

@@ -1,7 +1,9 @@
 """Access markers, read by whichever module guards the API.
 
 With a guard installed (authentication), every endpoint needs credentials
-unless its view is marked :func:`public`; without one, every endpoint is open.
+unless its view is marked :func:`public`, and a view marked :func:`privileged`
+is for the most trusted callers only (administrators); without a guard, every
+endpoint is open.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any, TypeVar
 F = TypeVar("F", bound=Callable[..., Any])
 
 PUBLIC_ATTR = "__public__"
+PRIVILEGED_ATTR = "__privileged__"
 
 
 def public(view: F) -> F:
@@ -22,3 +25,13 @@ def public(view: F) -> F:
 
 def is_public(view: Callable[..., Any]) -> bool:
     return bool(getattr(view, PUBLIC_ATTR, False))
+
+
+def privileged(view: F) -> F:
+    """Let only privileged callers call ``view`` (maintenance that costs everyone)."""
+    setattr(view, PRIVILEGED_ATTR, True)
+    return view
+
+
+def is_privileged(view: Callable[..., Any]) -> bool:
+    return bool(getattr(view, PRIVILEGED_ATTR, False))

@@ -86,6 +86,14 @@ class Settings(BaseSettings):
 
     #: Largest request body accepted, in bytes; larger ones answer 413.
     MAX_CONTENT_LENGTH: int = Field(default=1024 * 1024, gt=0)
+    #: Deepest nesting and most object members a JSON body may have; more answer 400.
+    MAX_JSON_DEPTH: int = Field(default=64, ge=2, le=512)
+    MAX_JSON_KEYS: int = Field(default=1000, ge=1)
+    #: Longest URL (path and query string) accepted; longer ones answer 414. Keep it
+    #: below the server's own request-line limit (gunicorn: 4094 bytes).
+    MAX_URL_LENGTH: int = Field(default=2048, ge=64, le=8000)
+    #: Serve the OpenAPI document and Swagger UI. Unset: on, except in production.
+    API_DOCS_ENABLED: bool | None = None
     #: Origins allowed to call the API from a browser (comma separated); empty: no CORS.
     CORS_ORIGINS: CommaSeparated = []
     #: Number of reverse proxies in front of the app whose X-Forwarded-* headers
@@ -139,6 +147,12 @@ class Settings(BaseSettings):
     JOB_TIMEOUT: int = Field(default=600, ge=1)
     #: Seconds a finished job's result stays readable at /api/v1/jobs/<id>.
     JOB_RESULT_TTL: int = Field(default=86_400, ge=1)
+    #: Seconds between the heartbeats of a running job. A job whose worker died
+    #: is found once two go missing (see app/core/jobs.py).
+    JOB_HEARTBEAT_INTERVAL: int = Field(default=10, ge=1, le=300)
+    #: Seconds between a worker's maintenance passes, which put the jobs of dead
+    #: workers back on the queue.
+    JOB_MAINTENANCE_INTERVAL: int = Field(default=30, ge=1, le=3600)
 {%- endif %}
 {%- if cookiecutter.database != "none" %}
 
@@ -211,6 +225,12 @@ class Settings(BaseSettings):
     AI_MAX_TOKENS: int = Field(default=1024, ge=1)
     #: Largest ``response_schema`` accepted, in bytes of compact JSON.
     AI_MAX_SCHEMA_BYTES: int = Field(default=16_384, ge=256)
+    #: Largest reply read from the provider, in bytes (a stream: all its events
+    #: together); reading stops there with 502 AI_REPLY_TOO_LARGE.
+    AI_MAX_REPLY_BYTES: int = Field(default=2 * 1024 * 1024, ge=1024)
+    #: Seconds a streamed reply may last in all (AI_TIMEOUT bounds each wait
+    #: within it); then it ends with an AI_TIMEOUT error event.
+    AI_STREAM_MAX_SECONDS: float = Field(default=300.0, gt=0, le=3600)
     #: AI calls one process runs at once; more are refused with 503 AI_BUSY, so
     #: that slow upstream calls never hold every worker thread.
     AI_MAX_CONCURRENT: int = Field(default=100, ge=1)
@@ -330,6 +350,13 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.APP_ENV == "production"
+
+    @property
+    def api_docs_enabled(self) -> bool:
+        """Whether the OpenAPI document and Swagger UI are served."""
+        if self.API_DOCS_ENABLED is None:
+            return not self.is_production
+        return self.API_DOCS_ENABLED
 
     def flask_config(self) -> dict[str, Any]:
         """The subset of settings that Flask and its extensions read from ``app.config``."""

@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import inspect
 import logging
+import traceback
 from typing import TYPE_CHECKING, Any
 
 import sqlmodel
 from flask import Flask, Response, current_app, g, has_request_context, request
 from flask_sqlalchemy_lite import SQLAlchemy
 from sqlalchemy import Engine, event, make_url, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.types import TypeDecorator
 
 from app import models  # noqa: F401 - registers every table on the metadata
 from app.core import scoping
 from app.core.config import PROJECT_ROOT, Settings
-from app.core.errors import handle_api_error, handle_unexpected_error
+from app.core.errors import HTTP_ERRORS, handle_api_error
 from app.core.exceptions import APIError
 from app.core.readiness import add_probe
 from app.core.responses import error
@@ -79,7 +80,13 @@ def get_migrations() -> Alembic:
 def engine_options(settings: Settings) -> dict[str, Any]:
     """``create_engine`` arguments for ``DATABASE_URL``."""
     url = make_url(settings.DATABASE_URL)
-    options: dict[str, Any] = {"url": url, "echo": settings.DATABASE_ECHO}
+    options: dict[str, Any] = {
+        "url": url,
+        "echo": settings.DATABASE_ECHO,
+        # Errors and the echo log show statements, never their values: those are
+        # emails, password hashes, tokens.
+        "hide_parameters": True,
+    }
     if url.get_backend_name() == "postgresql":
         options.update(
             pool_pre_ping=True,
@@ -141,6 +148,11 @@ def _commit_session(response: Response) -> Response:
         except APIError as exc:  # a commit hook refused (a shared store is unreachable, say)
             db.session.rollback()
             return handle_api_error(exc)
+        except DBAPIError as exc:
+            # The view succeeded but its work is not stored (the connection was
+            # lost, a deferred constraint failed): the client must not see success.
+            db.session.rollback()
+            return _database_error(exc)
     return response
 
 
@@ -162,10 +174,13 @@ def is_unavailable(exc: OperationalError) -> bool:
     return sqlstate is None or str(sqlstate).startswith(_SQLSTATE_UNAVAILABLE)
 
 
-def _database_unavailable(exc: OperationalError) -> Response:
-    if not is_unavailable(exc):
-        return handle_unexpected_error(exc)
-    logger.warning("Database unavailable: %s", exc.orig)
+def _database_unavailable(exc: DBAPIError) -> Response:
+    unavailable = exc.connection_invalidated or isinstance(exc, InterfaceError)
+    if not (unavailable or (isinstance(exc, OperationalError) and is_unavailable(exc))):
+        return _unexpected_database_error(exc)
+    # The driver's message, without the statement (which the exception's own
+    # text would add).
+    logger.warning("Database unavailable: %s: %s", type(exc.orig).__name__, exc.orig)
     return error(
         "The database is unavailable; try again shortly.",
         "DATABASE_UNAVAILABLE",
@@ -175,9 +190,39 @@ def _database_unavailable(exc: OperationalError) -> Response:
 
 
 def _integrity_conflict(exc: IntegrityError) -> Response:
-    # The constraint name helps whoever reads the log; the client gets no SQL.
-    logger.warning("Integrity error: %s", exc.orig)
+    # The constraint's name helps whoever reads the log; never the driver's
+    # message, whose detail quotes the values ("Key (email)=(...) exists").
+    diagnostics = getattr(exc.orig, "diag", None)
+    constraint = getattr(diagnostics, "constraint_name", None) or _sqlite_constraint(exc)
+    logger.warning("Integrity error on %s", constraint or "a constraint")
     return error("The request conflicts with existing data.", "CONFLICT", 409)
+
+
+def _sqlite_constraint(exc: IntegrityError) -> str | None:
+    # SQLite names the columns, not the values: "UNIQUE constraint failed: items.name".
+    message = str(exc.orig)
+    return message if message.startswith(("UNIQUE", "NOT NULL", "FOREIGN KEY", "CHECK")) else None
+
+
+def _unexpected_database_error(exc: DBAPIError) -> Response:
+    # A bug, so a 500 with the place it happened logged. Not the driver's message:
+    # PostgreSQL quotes values in it ("invalid input syntax ...: "<value>"",
+    # "DETAIL: Key (email)=(...)"), and values never go to the log.
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    logger.error(
+        "Unhandled %s (SQLSTATE %s)",
+        type(exc.orig).__name__,
+        getattr(exc.orig, "sqlstate", None),
+        extra={"stack": frames},
+    )
+    code, message = HTTP_ERRORS[500]
+    return error(message, code, 500)
+
+
+def _database_error(exc: DBAPIError) -> Response:
+    if isinstance(exc, IntegrityError):
+        return _integrity_conflict(exc)
+    return _database_unavailable(exc)
 
 
 def _pool_exhausted(_exc: PoolTimeoutError) -> Response:
@@ -235,4 +280,6 @@ def init_app(app: Flask) -> None:
     app.after_request(_commit_session)
     app.register_error_handler(IntegrityError, _integrity_conflict)
     app.register_error_handler(OperationalError, _database_unavailable)
+    app.register_error_handler(InterfaceError, _database_unavailable)
+    app.register_error_handler(DBAPIError, _unexpected_database_error)
     app.register_error_handler(PoolTimeoutError, _pool_exhausted)

@@ -27,6 +27,7 @@ HTTP_ERRORS: dict[int, tuple[str, str]] = {
     406: ("NOT_ACCEPTABLE", "The requested representation is not available."),
     409: ("CONFLICT", "The request conflicts with existing data."),
     413: ("PAYLOAD_TOO_LARGE", "The request body is too large."),
+    414: ("URI_TOO_LONG", "The URL is too long."),
     415: ("UNSUPPORTED_MEDIA_TYPE", "The request body has an unsupported content type."),
     429: ("RATE_LIMITED", "Too many requests."),
     500: ("INTERNAL_ERROR", "An unexpected error occurred."),
@@ -34,10 +35,18 @@ HTTP_ERRORS: dict[int, tuple[str, str]] = {
 }
 #: Response headers of an HTTP error worth passing on to the client.
 _KEPT_HEADERS = {"allow", "retry-after", "www-authenticate"}
+#: Problems listed in one error response: enough to fix a request, and a body of
+#: thousands of problems never costs more than these to build and send.
+MAX_LISTED_PROBLEMS = 20
 
 
 def handle_api_error(exc: APIError) -> Response:
-    return error(exc.message, exc.code, exc.status, details=exc.details, headers=exc.headers)
+    message, details = exc.message, exc.details
+    if isinstance(details, list) and len(details) > MAX_LISTED_PROBLEMS:
+        listed = f"The first {MAX_LISTED_PROBLEMS} of {len(details)} problems are listed."
+        message = f"{message} {listed}"
+        details = details[:MAX_LISTED_PROBLEMS]
+    return error(message, exc.code, exc.status, details=details, headers=exc.headers)
 
 
 def handle_http_exception(exc: HTTPException) -> Response:

@@ -14,23 +14,87 @@ worker died mid-job, it runs again, so every job must be safe to repeat.
 The worker runs in the app context and forks a child for each job, so a job
 that crashes or leaks memory cannot take the worker down. A job that fails is
 kept in the queue's failed registry with its traceback, or retried if it was
-enqueued with a ``Retry``; a job whose worker was killed is found by the next
-worker's maintenance pass (once its heartbeat lapses) and retried or failed.
+enqueued with a ``Retry``.
+
+A worker that dies (SIGKILL, a lost machine) cannot report its job. While a job
+runs, its worker renews a heartbeat every ``JOB_HEARTBEAT_INTERVAL`` seconds,
+valid for two intervals; once it lapses, the job is abandoned, and it is put
+back on the queue (on top of its own retries, :data:`ABANDONED_RERUNS` times;
+then it fails with ``error: "WorkerDied"``) by whichever comes first: the
+maintenance pass another worker makes every ``JOB_MAINTENANCE_INTERVAL``
+seconds, or a read of the job's status (``GET /api/v1/jobs/<id>``). So with
+another worker running, the job runs again within
+``2 * JOB_HEARTBEAT_INTERVAL + 2 * JOB_MAINTENANCE_INTERVAL`` seconds (80 by
+default), and is never reported as running once its heartbeat has lapsed.
 """
 
 from __future__ import annotations
 
 import socket
+from types import TracebackType
+from typing import Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from redis import Redis
 from rq import Queue, Worker
+from rq.exceptions import AbandonedJobError
+from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from app.core.config import Settings
 from app.core.exceptions import ServiceUnavailableError
+
+#: Times a job whose worker died runs again beyond its own retries (a job
+#: without retries, say). A job that kills every worker that runs it fails then.
+ABANDONED_RERUNS = 1
+#: Seconds an idle worker waits for a job before its loop comes round again
+#: is ``worker_ttl`` minus this (RQ's rule).
+_RQ_DEQUEUE_MARGIN = 15
+
+
+def rerun_abandoned(
+    job: Job, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | Any
+) -> bool:
+    """An RQ exception handler: give a job abandoned by a dead worker another run.
+
+    RQ retries an abandoned job only if it has retries left; this grants
+    :data:`ABANDONED_RERUNS` more, counted in the job's meta. Other failures are
+    left as they are.
+    """
+    if exc_type is AbandonedJobError and not job.retries_left:
+        reruns = int(job.meta.get("abandoned_reruns", 0))
+        if reruns < ABANDONED_RERUNS:
+            job.meta["abandoned_reruns"] = reruns + 1
+            job.save_meta()  # type: ignore[no-untyped-call]
+            job.retries_left = 1
+    return True  # let the next handler, and RQ's own handling, run
+
+
+def recover_abandoned(queue: Queue) -> None:
+    """Put the jobs of ``queue`` whose worker's heartbeat lapsed back on the queue
+    (or fail them), as a worker's maintenance pass would; skipped while a worker
+    is doing just that."""
+    if not queue.acquire_maintenance_lock():
+        return
+    try:
+        queue.started_job_registry.cleanup(exception_handlers=[rerun_abandoned])
+    finally:
+        queue.release_maintenance_lock()  # type: ignore[no-untyped-call]
+
+
+class AppWorker(Worker):
+    """RQ's worker, with a heartbeat that lapses two intervals after it stops.
+
+    RQ gives every heartbeat a minute of grace on top of the interval, and
+    checks for abandoned jobs every ten minutes: a dead worker's job would sit
+    "started" for up to a quarter of an hour.
+    """
+
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        interval: int = self.job_monitoring_interval
+        return 2 * interval
 
 
 def queue_name(settings: Settings) -> str:
@@ -69,7 +133,18 @@ def worker_command(burst: bool) -> None:
     """Run background jobs (SIGTERM: finish the current job, then exit)."""
     settings: Settings = current_app.extensions["settings"]
     queue = worker_queue()
-    worker = Worker([queue], connection=queue.connection, serializer=JSONSerializer)
+    maintenance = settings.JOB_MAINTENANCE_INTERVAL
+    worker = AppWorker(
+        [queue],
+        connection=queue.connection,
+        serializer=JSONSerializer,
+        exception_handlers=[rerun_abandoned],
+        job_monitoring_interval=settings.JOB_HEARTBEAT_INTERVAL,
+        maintenance_interval=maintenance,
+        # An idle worker wakes every JOB_MAINTENANCE_INTERVAL seconds, so that
+        # its maintenance pass runs on time even when no job comes.
+        worker_ttl=maintenance + _RQ_DEQUEUE_MARGIN,
+    )
     # The scheduler puts retries that wait (``Retry(interval=...)``) back on the queue.
     worker.work(burst=burst, with_scheduler=True, logging_level=settings.LOG_LEVEL)
 

@@ -19,6 +19,10 @@ from typing import Any
 from flask import Flask, Response, g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
+#: Longest text of one field of a log line (message, traceback, extra field):
+#: a huge value (an upstream's reply, say) cannot make a huge line. The start
+#: and the end are kept; a traceback's end is where it failed.
+MAX_LOG_FIELD_CHARS = 8000
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 # Attributes every LogRecord has; anything else was passed with ``extra=``.
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -52,7 +56,17 @@ class JSONFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return json.dumps({key: _bounded(value) for key, value in entry.items()}, default=str)
+
+
+def _bounded(value: Any) -> Any:
+    if not isinstance(value, str | list | dict | tuple):
+        return value
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if len(text) <= MAX_LOG_FIELD_CHARS:
+        return value
+    half = MAX_LOG_FIELD_CHARS // 2
+    return f"{text[:half]} ...[{len(text) - 2 * half} characters cut]... {text[-half:]}"
 
 
 class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -16,6 +16,11 @@ per field; the body must be a JSON object sent as ``application/json``. A view
 may answer with a streamed ``Response`` (server-sent events, say) instead of
 the documented envelope: that one is passed through as it is.
 
+Before any model sees the input, two rules hold for every view: text that a
+database cannot store (NUL, unpaired surrogates) is refused wherever it is, and
+an integer in the path or the query string is plain decimal digits (``1``, not
+``1.0``, ``+1``, ``01`` or `` 1``), so one resource has one URL.
+
 SpecTree does the validation and writes the document; this module adds what a
 JSON API needs on top: the envelope as the documented response, errors as
 ``APIError`` instead of SpecTree's own 422 body, Pydantic path parameters, and
@@ -29,22 +34,25 @@ import functools
 import html
 import inspect
 import re
-from collections.abc import Callable, Iterable, Iterator
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from http import HTTPStatus
 from importlib.resources import files
 from pathlib import Path
 from string import Template
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from flask import Blueprint, Flask, Response, current_app, request, send_from_directory
 from pydantic import BaseModel, ValidationError, create_model
 from spectree import Response as ResponseSpec
 from spectree import SpecTree
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.routing import Rule
 
 from app.core.access import public
 from app.core.exceptions import APIError, BadRequestError, ValidationFailedError
+from app.core.inputs import unstorable_text
 from app.core.responses import ErrorResponse, FieldError, Location, SuccessResponse
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,8 +60,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: Argument names SpecTree fills from the request; any other annotated argument
 #: of a view is a path parameter.
 REQUEST_PARTS: dict[str, Location] = {"json": "body", "query": "query"}
-#: Statuses every validated operation documents with the error envelope.
-ALWAYS_DOCUMENTED = (500,)
+#: Statuses every validated operation documents with the error envelope: a URL
+#: over MAX_URL_LENGTH, an unexpected error, a dependency that is unavailable.
+ALWAYS_DOCUMENTED = (414, 500, 503)
+#: An integer as a path or query parameter: decimal digits, nothing else.
+PLAIN_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
 def schema_name(model: type[BaseModel]) -> str:
@@ -111,8 +122,66 @@ def _raise_response_error(request: Any, response: Any, exc: Exception | None, *_
         raise RuntimeError(f"Response does not match its schema: {exc}") from exc
 
 
+def _unstorable_errors(value: Any, location: Location) -> list[FieldError]:
+    return [
+        FieldError(
+            location=location,
+            field=".".join(path) or "(root)",
+            message="Text must not contain NUL or unpaired surrogate characters.",
+            type="string_unstorable_character",
+        )
+        for path in unstorable_text(value)
+    ]
+
+
+def _is_integer(annotation: Any) -> bool:
+    """Whether a field annotated ``annotation`` holds an int (``int``, ``int | None``)."""
+    if annotation is int:
+        return True
+    return get_origin(annotation) in (Union, types.UnionType) and int in get_args(annotation)
+
+
+def _loose_integers(
+    values: Mapping[str, Any], model: type[BaseModel], location: Location
+) -> list[FieldError]:
+    """An entry for each integer field of ``model`` whose raw value in ``values``
+    is not plain decimal digits (Pydantic alone would take ``1.0``, ``+1``, `` 1``)."""
+    return [
+        FieldError(
+            location=location,
+            field=name,
+            message="Input should be an integer in plain decimal digits.",
+            type="int_parsing",
+        )
+        for name, field in model.model_fields.items()
+        if _is_integer(field.annotation)
+        and isinstance(raw := values.get(field.alias or name), str)
+        and not PLAIN_INTEGER.fullmatch(raw)
+    ]
+
+
+def _check_raw_input(values: Mapping[str, Any], model: type[BaseModel], location: Location) -> None:
+    """Refuse unstorable text and loose integers in path or query values."""
+    # Every value of a repeated query parameter, not only the first.
+    pairs = values.items(multi=True) if isinstance(values, MultiDict) else values.items()
+    problems = [
+        FieldError(
+            location=location,
+            field=str(name),
+            message="Text must not contain NUL or unpaired surrogate characters.",
+            type="string_unstorable_character",
+        )
+        for name, value in pairs
+        if any(unstorable_text([name, value]))
+    ]
+    problems += _loose_integers(values, model, location)
+    if problems:
+        raise ValidationFailedError(details=problems)
+
+
 def _require_json_object() -> None:
-    """Reject a body that is not a JSON object sent as ``application/json``."""
+    """Reject a body that is not a JSON object sent as ``application/json``, or
+    that holds text no database can store."""
     try:
         body = request.get_json()
     except UnsupportedMediaType as exc:
@@ -134,6 +203,8 @@ def _require_json_object() -> None:
                 )
             ]
         )
+    if problems := _unstorable_errors(body, "body"):
+        raise ValidationFailedError(details=problems)
 
 
 def _path_model(view: Callable[..., Any]) -> type[BaseModel] | None:
@@ -202,13 +273,18 @@ def validate(
             after=_raise_response_error,
         )(view_or_stream)
 
+        query_model = inputs.get("query")
+
         @functools.wraps(checked)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if path_model is not None:
+                _check_raw_input(kwargs, path_model, "path")
                 try:
                     kwargs.update(dict(path_model.model_validate(kwargs)))
                 except ValidationError as exc:
                     raise ValidationFailedError(details=field_errors(exc, "path")) from exc
+            if query_model is not None:
+                _check_raw_input(request.args, query_model, "query")
             if "json" in inputs:
                 _require_json_object()
             try:
@@ -290,6 +366,29 @@ def _document_errors(document: dict[str, Any], app: Flask) -> None:
             operation["responses"][str(status)] = error_response(HTTPStatus(status).phrase, headers)
 
 
+#: What each error status means, as every operation that can answer it documents it.
+STATUS_DESCRIPTIONS = {
+    400: "The body is not JSON, or is nested deeper or holds more members than the "
+    "server allows (MAX_JSON_DEPTH, MAX_JSON_KEYS).",
+    413: "The body is larger than the server allows (MAX_CONTENT_LENGTH).",
+    414: "The URL is longer than the server allows (MAX_URL_LENGTH).",
+    415: "The body is not sent as 'Content-Type: application/json'.",
+    422: "The input is not valid; error.details lists the problems (the first 20). "
+    "Text anywhere in the input must not contain NUL (U+0000) or unpaired surrogate "
+    "characters, and integers in the path and the query string are plain decimal digits.",
+    500: "An unexpected error; quote the request_id when you report it.",
+    503: "A service the request needs is unavailable or busy; retry after Retry-After s.",
+}
+
+
+def _describe_statuses(document: dict[str, Any]) -> None:
+    for path_item in document["paths"].values():
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.isdigit() and int(status) in STATUS_DESCRIPTIONS:
+                    response["description"] = STATUS_DESCRIPTIONS[int(status)]
+
+
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the current app (built once per app)."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -312,6 +411,7 @@ def openapi_document() -> dict[str, Any]:
         _document_errors(document, app)
         for hook in app.extensions["openapi_hooks"]:
             hook(document, app)
+        _describe_statuses(document)
         app.extensions["openapi"] = document
     built: dict[str, Any] = app.extensions["openapi"]
     return built
@@ -369,4 +469,5 @@ def swagger_ui_file(name: str) -> Response:
 
 def init_app(app: Flask) -> None:
     app.extensions["openapi_hooks"] = []
-    app.register_blueprint(docs)
+    if app.extensions["settings"].api_docs_enabled:
+        app.register_blueprint(docs)

@@ -14,8 +14,10 @@ RQ waits on blocking reads that need a long timeout.
 
 from __future__ import annotations
 
-from flask import Flask, current_app
-from redis import Redis
+import logging
+
+from flask import Flask, Response, current_app
+from redis import Redis, RedisError
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -23,6 +25,9 @@ from app.core import rate_limit_redis
 from app.core.cache.redis_backend import RedisBackend
 from app.core.config import Settings
 from app.core.readiness import add_probe
+from app.core.responses import error
+
+logger = logging.getLogger(__name__)
 
 
 def create_client(settings: Settings) -> Redis:
@@ -46,6 +51,19 @@ def get_redis() -> Redis:
     return client
 
 
+def _redis_unavailable(exc: RedisError) -> Response:
+    # A route that needs Redis (the job queue, say) cannot answer without it:
+    # that is an outage to retry, not a bug. The cache and the rate limiter
+    # carry on without Redis and never get here.
+    logger.warning("Redis unavailable: %s", type(exc).__name__)
+    return error(
+        "A service this request needs is unavailable; try again shortly.",
+        "REDIS_UNAVAILABLE",
+        503,
+        headers={"Retry-After": "1"},
+    )
+
+
 def init_app(app: Flask) -> None:
     """Connect the app's cache, rate limiter and readiness check to ``REDIS_URL``.
 
@@ -53,6 +71,7 @@ def init_app(app: Flask) -> None:
     keep their state in the process (fine for development, which is the only
     profile that may run without it).
     """
+    app.register_error_handler(RedisError, _redis_unavailable)
     settings: Settings = app.extensions["settings"]
     if not settings.REDIS_URL:
         return

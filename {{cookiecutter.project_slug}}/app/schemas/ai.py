@@ -2,37 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import MISSING, BaseModel, ConfigDict, Field, model_validator
 
 #: Longest prompt or message, in characters (the body limit applies as well).
 MAX_TEXT_LENGTH = 100_000
 MAX_MESSAGES = 100
+
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_LENGTH)]
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["system", "user", "assistant"]
-    content: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
+    content: Text
+
+
+Messages = Annotated[
+    list[ChatMessage],
+    Field(
+        min_length=1,
+        max_length=MAX_MESSAGES,
+        description="A conversation, instead of a prompt; it needs at least one user turn.",
+        json_schema_extra={"contains": {"properties": {"role": {"const": "user"}}}},
+    ),
+]
 
 
 class GenerateRequest(BaseModel):
     """A prompt or a conversation, and how to answer it."""
 
     # Unknown fields are an error: a misspelled option should not be ignored.
-    model_config = ConfigDict(extra="forbid")
+    # The rules between fields, as the OpenAPI document states them: exactly one
+    # of prompt and messages; no response_schema with stream.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [{"required": ["prompt"]}, {"required": ["messages"]}],
+            "if": {"properties": {"stream": {"const": True}}, "required": ["stream"]},
+            "then": {"properties": {"response_schema": {"type": "null"}}},
+        },
+    )
 
-    prompt: str | None = Field(
-        default=None, min_length=1, max_length=MAX_TEXT_LENGTH, description="A single user turn."
-    )
-    messages: list[ChatMessage] | None = Field(
-        default=None,
-        min_length=1,
-        max_length=MAX_MESSAGES,
-        description="A conversation, instead of a prompt; it needs at least one user turn.",
-    )
+    prompt: Annotated[Text, Field(description="A single user turn.")] | MISSING = MISSING
+    messages: Messages | MISSING = MISSING
     model: str | None = Field(
         default=None,
         min_length=1,
@@ -45,7 +60,9 @@ class GenerateRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     response_schema: dict[str, Any] | None = Field(
         default=None,
-        description="A JSON Schema: the reply is validated against it and returned as 'data'.",
+        description="A JSON Schema: the reply is validated against it and returned as 'data'. "
+        "References go by JSON pointer inside the schema ('#/$defs/name'); recursive "
+        "schemas, 'pattern', 'patternProperties', '$id' and anchors are refused.",
     )
     stream: bool = Field(
         default=False, description="Answer with server-sent events, one per piece of text."
@@ -53,9 +70,9 @@ class GenerateRequest(BaseModel):
 
     @model_validator(mode="after")
     def _check_combination(self) -> GenerateRequest:
-        if (self.prompt is None) == (self.messages is None):
+        if (self.prompt is MISSING) == (self.messages is MISSING):
             raise ValueError("send either 'prompt' or 'messages'")
-        if self.messages is not None and not any(m.role == "user" for m in self.messages):
+        if self.messages is not MISSING and not any(m.role == "user" for m in self.messages):
             raise ValueError("'messages' needs at least one user turn")
         if self.stream and self.response_schema is not None:
             raise ValueError(
@@ -63,6 +80,14 @@ class GenerateRequest(BaseModel):
                 "a structured reply is validated whole"
             )
         return self
+
+
+class GenerateLaterRequest(GenerateRequest):
+    """A generation to answer later rather than now: it cannot stream."""
+
+    stream: Literal[False] = Field(
+        default=False, description="Always false: fetch the result once it is ready."
+    )
 
 
 class TokenUsage(BaseModel):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import MISSING, BaseModel, ConfigDict, Field
 
+from app.core.inputs import TRIMMED, TRIMMED_FIELD
 from app.models.item import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
 
 #: Largest id an integer primary key holds on every supported database.
@@ -14,14 +15,14 @@ MAX_ID = 2**31 - 1
 MAX_PAGE_SIZE = 100
 
 ItemId = Annotated[int, Field(ge=1, le=MAX_ID, description="The item's id.")]
-Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH)]
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH, **TRIMMED_FIELD), TRIMMED]
 Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH)]
 
 
 class _Input(BaseModel):
     # Unknown fields are an error, not silently dropped: a typo in a field name
     # should not look like success.
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class ItemCreate(_Input):
@@ -30,17 +31,11 @@ class ItemCreate(_Input):
 
 
 class ItemUpdate(_Input):
-    """A partial update: only the fields present in the body change."""
+    """A partial update: only the fields present in the body change (a
+    ``description`` of null clears it; a name cannot be null)."""
 
-    name: Name | None = None
-    description: Description | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name_not_null(cls, value: str | None) -> str:
-        if value is None:
-            raise ValueError("name cannot be null; leave it out to keep the current name")
-        return value
+    name: Name | MISSING = MISSING
+    description: Description | MISSING | None = MISSING
 
 
 class ItemPublic(BaseModel):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-JobId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="The job's id.")]
 JobStatus = Literal[
     "created",
     "queued",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import MISSING, BaseModel, ConfigDict, Field, field_validator
 
 from app.models.user import ROLES
 from app.schemas.auth import FullName, UserPublic
@@ -13,33 +13,25 @@ MAX_ID = 2**31 - 1
 MAX_PAGE_SIZE = 100
 
 UserId = Annotated[int, Field(ge=1, le=MAX_ID, description="The user's id.")]
+Role = Annotated[str, Field(json_schema_extra={"enum": list(ROLES)})]
 
 
 class UserAdminUpdate(BaseModel):
     """What an admin may change; only the fields present change."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
-    full_name: FullName | None = None
-    roles: list[str] | None = Field(default=None, min_length=1)
-    is_active: bool | None = None
+    full_name: FullName | MISSING = MISSING
+    roles: Annotated[list[Role], Field(min_length=1, max_length=len(ROLES))] | MISSING = MISSING
+    is_active: bool | MISSING = MISSING
 
     @field_validator("roles")
     @classmethod
-    def _known_roles(cls, roles: list[str] | None) -> list[str] | None:
-        if roles is None:
-            raise ValueError("roles cannot be null")
+    def _known_roles(cls, roles: list[str]) -> list[str]:
         unknown = sorted(set(roles) - set(ROLES))
         if unknown:
             raise ValueError(f"unknown roles {unknown}; allowed: {list(ROLES)}")
         return sorted(set(roles))
-
-    @field_validator("full_name", "is_active")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("cannot be null; leave the field out to keep it")
-        return value
 
 
 class UserListQuery(BaseModel):

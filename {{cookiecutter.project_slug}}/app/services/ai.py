@@ -7,6 +7,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from pydantic import MISSING
+
 from app.core.ai.base import Completion, Message, StreamEvent
 from app.core.ai.client import AIClient, StructuredCompletion
 from app.core.ai.structured import SchemaProblem, check_schema
@@ -20,9 +22,9 @@ REPLIES_NAMESPACE = "ai-replies"
 
 def messages_of(request: GenerateRequest) -> list[Message]:
     """The conversation a request describes: its messages, or its prompt as one user turn."""
-    if request.messages is not None:
+    if request.messages is not MISSING:
         return [Message(m.role, m.content) for m in request.messages]
-    assert request.prompt is not None  # the schema requires one of the two
+    assert request.prompt is not MISSING  # the schema requires one of the two
     return [Message("user", request.prompt)]
 
 

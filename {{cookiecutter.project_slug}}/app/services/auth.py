@@ -91,6 +91,11 @@ class Authenticator:
             raise UserExists() from exc
         return user
 
+    def confirm_password(self, user: User, password: str) -> None:
+        """Raise ``WrongPassword`` unless ``password`` is ``user``'s current password."""
+        if not self.passwords.verify(user.hashed_password, password):
+            raise WrongPassword()
+
     def change_password(
         self,
         session: Session,
@@ -101,8 +106,7 @@ class Authenticator:
         keep_session: uuid.UUID,
     ) -> None:
         """Set a new password and end every other session of the user."""
-        if not self.passwords.verify(user.hashed_password, current_password):
-            raise WrongPassword()
+        self.confirm_password(user, current_password)
         user.hashed_password = self.passwords.hash(new_password)
         session.add(user)
         revoke_sessions(session, user_id=user.id, reason="password_changed", keep=keep_session)

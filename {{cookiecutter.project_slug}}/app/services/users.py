@@ -36,8 +36,8 @@ def list_users(session: Session, *, limit: int, offset: int) -> tuple[list[User]
 
 
 def update_profile(session: Session, *, user: User, data: MeUpdate) -> User:
-    """Change a user's own email or name."""
-    changes = data.model_dump(exclude_unset=True)
+    """Change a user's own email or name (the caller has checked ``current_password``)."""
+    changes = data.model_dump(exclude_unset=True, exclude={"current_password"})
     try:
         with session.begin_nested():
             user.sqlmodel_update(changes)

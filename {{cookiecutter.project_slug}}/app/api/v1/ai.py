@@ -6,9 +6,10 @@ import itertools
 import logging
 from collections.abc import Iterator
 from json import dumps
-from typing import Any
+from typing import Any, cast
 
-from flask import Blueprint, Response, stream_with_context
+from flask import Blueprint, Flask, Response, stream_with_context
+from flask.blueprints import BlueprintSetupState
 
 from app.core.ai import get_ai
 from app.core.ai.base import StreamEnd, StreamEvent, TextDelta, close_stream
@@ -20,14 +21,50 @@ from app.core.caller import current_caller
 from app.core.config import get_settings
 from app.core.exceptions import APIError
 from app.core.logs import get_request_id
-from app.core.openapi import validate
+from app.core.openapi import add_document_hook, operations, schema_name, validate
 from app.core.rate_limit import rate_limit
 from app.core.responses import success
-from app.schemas.ai import GenerateRequest, GenerateResult
+from app.schemas.ai import GenerateLaterRequest, GenerateRequest, GenerateResult, TokenUsage
 from app.services import ai as service
 
 bp = Blueprint("ai", __name__, url_prefix="/api/v1/ai")
 logger = logging.getLogger(__name__)
+#: The request bodies whose limits come from the settings (see _document_limits).
+_LIMITED_BODIES = (schema_name(GenerateRequest), schema_name(GenerateLaterRequest))
+
+
+def _event_schema(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": name},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"type": "object", "required": list(data), "properties": data},
+            },
+        },
+    }
+
+
+_TEXT = {"type": "string"}
+#: One server-sent event of a streamed answer, as the OpenAPI document gives it.
+EVENT = {
+    "oneOf": [
+        _event_schema("delta", {"text": _TEXT}),
+        _event_schema(
+            "done",
+            {
+                "model": _TEXT,
+                "provider": _TEXT,
+                "finish_reason": _TEXT,
+                "usage": {"$ref": f"#/components/schemas/{schema_name(TokenUsage)}"},
+            },
+        ),
+        _event_schema("error", {"code": _TEXT, "message": _TEXT, "request_id": _TEXT}),
+    ]
+}
 
 #: The AI endpoints draw on one quota per caller.
 QUOTA_SCOPE = "ai"
@@ -78,6 +115,28 @@ def generate(json: GenerateRequest) -> Response:
         # Proxies such as nginx would otherwise buffer the events.
         headers={"X-Accel-Buffering": "no"},
     )
+
+
+def _document_limits(document: dict[str, Any], app: Flask) -> None:
+    """Say in the document what this server's settings allow: which models, how
+    many tokens, and that a streamed answer is a text/event-stream."""
+    client = app.extensions["ai"]
+    schemas = document["components"]["schemas"]
+    for name in _LIMITED_BODIES:
+        properties = schemas.get(name, {}).get("properties", {})
+        if "model" in properties:
+            properties["model"]["anyOf"] = [{"enum": client.allowed_models}, {"type": "null"}]
+        if "max_tokens" in properties:
+            limit = {"type": "integer", "minimum": 1, "maximum": client.settings.AI_MAX_TOKENS}
+            properties["max_tokens"]["anyOf"] = [limit, {"type": "null"}]
+    for rule, _view, operation in operations(document, app):
+        if rule.endpoint == "ai.generate":
+            operation["responses"]["200"]["content"]["text/event-stream"] = {"schema": EVENT}
+
+
+@bp.record_once
+def _on_register(state: BlueprintSetupState) -> None:
+    add_document_hook(cast(Flask, state.app), _document_limits)
 
 
 def _server_sent_events(

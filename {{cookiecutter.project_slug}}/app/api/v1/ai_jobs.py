@@ -10,12 +10,11 @@ from app.api.v1.ai import QUOTA_SCOPE, quota
 from app.core.ai import get_ai
 from app.core.caller import caller_key
 from app.core.config import get_settings
-from app.core.exceptions import ValidationFailedError
 from app.core.jobs import get_queue
 from app.core.openapi import validate
 from app.core.rate_limit import rate_limit
 from app.core.responses import success
-from app.schemas.ai import GenerateRequest
+from app.schemas.ai import GenerateLaterRequest
 from app.schemas.job import JobPublic
 from app.services import ai as ai_service
 from app.services import jobs as jobs_service
@@ -31,7 +30,7 @@ JOB_TIMEOUT_MARGIN = 30
 @bp.post("/jobs")
 @rate_limit(quota, scope=QUOTA_SCOPE)
 @validate(data=JobPublic, status=202, errors=[503], tags=["ai"])
-def generate_later(json: GenerateRequest) -> Response:
+def generate_later(json: GenerateLaterRequest) -> Response:
     """Queue a generation and answer at once (202); the job's result, at the
     URL in `Location`, is what `/api/v1/ai/generate` would have answered, plus
     `warnings`. A failed job names the error type (`AITimeoutError`, say).
@@ -39,17 +38,6 @@ def generate_later(json: GenerateRequest) -> Response:
     The request is checked now (model, token cap, schema), so a bad one gets its
     422 here, not as a failed job. Jobs do not stream.
     """
-    if json.stream:
-        raise ValidationFailedError(
-            details=[
-                {
-                    "location": "body",
-                    "field": "stream",
-                    "message": "A job does not stream: fetch its result when it has finished.",
-                    "type": "stream_not_allowed",
-                }
-            ]
-        )
     ai_service.check(get_ai(), request=json)
     settings = get_settings()
     job = jobs_service.enqueue(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, Response, request
+from pydantic import MISSING
 
 from app.core.access import public
 from app.core.auth import current_session_id, current_user, current_user_id
@@ -60,7 +61,13 @@ def _client() -> service.Client:
 @rate_limit(ATTEMPTS_PER_ACCOUNT, key=_account_key)
 @validate(data=UserPublic, status=201, errors=[409], tags=["auth"])
 def register(json: UserCreate) -> Response:
-    """Create an account."""
+    """Create an account.
+
+    A taken email answers 409 `AUTH_USER_EXISTS`. That tells who has an account,
+    which a sign-up without email confirmation cannot avoid: the only way to keep
+    it secret is to answer every sign-up alike and tell the owner of the address
+    by mail. Guessing is throttled per address and per named account instead.
+    """
     user = authenticator().register(get_session(), data=json)
     return success(UserPublic.model_validate(user), status=201)
 
@@ -112,10 +119,14 @@ def me() -> Response:
 
 
 @bp.patch("/me")
-@validate(data=UserPublic, errors=[409], tags=["auth"])
+@rate_limit(CHANGES_PER_USER)
+@validate(data=UserPublic, errors=[403, 409], tags=["auth"])
 def update_me(json: MeUpdate) -> Response:
-    """Change your email or name."""
-    user = users_service.update_profile(get_session(), user=current_user(), data=json)
+    """Change your name, or your email (send `current_password` with it)."""
+    user = current_user()
+    if json.current_password is not MISSING:
+        authenticator().confirm_password(user, json.current_password)
+    user = users_service.update_profile(get_session(), user=user, data=json)
     return success(UserPublic.model_validate(user))
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
+
 from flask import Blueprint, Response, url_for
 
+from app.core.access import privileged
 from app.core.caller import caller_key, current_caller
 from app.core.config import get_settings
 from app.core.jobs import get_queue
 from app.core.openapi import validate
 from app.core.rate_limit import rate_limit
 from app.core.responses import success
-from app.schemas.job import JobId, JobPublic
+from app.schemas.job import JobPublic
 from app.services import jobs as service
 from app.tasks.cache import PURGE_RETRY, purge_stale_cache
 
@@ -18,10 +21,12 @@ bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
 
 
 @bp.post("/cache-purge")
+@privileged
 @rate_limit("2/minute")
 @validate(data=JobPublic, status=202, errors=[503], tags=["jobs"])
 def purge_cache() -> Response:
-    """Queue a job that deletes the cache entries no lookup can reach any more."""
+    """Queue a job that deletes the cache entries no lookup can reach any more
+    (administrators only, where the API has users)."""
     job = service.enqueue(
         get_queue(),
         purge_stale_cache,
@@ -33,14 +38,14 @@ def purge_cache() -> Response:
     return success(job, status=202, headers={"Location": location})
 
 
-@bp.get("/<job_id>")
+@bp.get("/<uuid:job_id>")
 @validate(data=JobPublic, errors=[404, 503], tags=["jobs"])
-def get_job(job_id: JobId) -> Response:
+def get_job(job_id: uuid.UUID) -> Response:
     """A job's status, and its result once it has finished (yours only)."""
     caller = current_caller()
     job = service.get_job(
         get_queue(),
-        job_id=job_id,
+        job_id=str(job_id),
         viewer=caller_key(),
         sees_all=bool(caller and caller.privileged),
     )

@@ -31,6 +31,19 @@ class AIProviderError(AIError):
     """A 5xx, a broken connection or a malformed body from the upstream."""
 
 
+class AIMalformedReplyError(AIProviderError):
+    """A reply that is not JSON, or JSON of the wrong shape: the upstream is broken
+    or is not what ``AI_BASE_URL`` claims. Not retried: it would say the same."""
+
+    code, message = "AI_MALFORMED_REPLY", "The AI provider sent a reply that is not a valid answer."
+
+
+class AIReplyTooLargeError(AIProviderError):
+    """A reply larger than ``AI_MAX_REPLY_BYTES``; reading stopped there."""
+
+    code, message = "AI_REPLY_TOO_LARGE", "The AI provider's reply was larger than allowed."
+
+
 class AITimeoutError(AIError):
     status, code, message = 504, "AI_TIMEOUT", "The AI provider did not answer in time."
 

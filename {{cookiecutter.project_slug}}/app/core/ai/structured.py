@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import unquote
 
 from jsonschema import Draft202012Validator, SchemaError
 from pydantic import BaseModel, ValidationError
@@ -21,8 +22,24 @@ from app.core.ai.base import Message
 SchemaSpec = type[BaseModel] | dict[str, Any]
 #: Deepest nesting a caller's schema may have.
 MAX_SCHEMA_DEPTH = 32
+#: Most subschemas a caller's schema may hold once its references are followed:
+#: a few kilobytes of ``$ref`` fanning out can otherwise stand for millions.
+MAX_EXPANDED_SUBSCHEMAS = 10_000
+#: Deepest nesting of a reply that is validated (deeper: a problem, not a crash).
+MAX_REPLY_DEPTH = 64
 #: Problems reported per reply; the first few are enough to repair it.
 MAX_PROBLEMS = 20
+#: Keywords that give a subschema an identity of its own, to be referenced by
+#: name or by a changing base URI. Refused: references go by JSON pointer only,
+#: which keeps every schema checkable here for cycles and size.
+_IDENTITY_KEYWORDS = (
+    "$id",
+    "$anchor",
+    "$dynamicAnchor",
+    "$dynamicRef",
+    "$recursiveAnchor",
+    "$recursiveRef",
+)
 
 # Keywords whose value is a schema, a list of schemas or a map of schemas.
 _SUBSCHEMA = frozenset(
@@ -46,10 +63,13 @@ class SchemaProblem(ValueError):
 def check_schema(schema: dict[str, Any], *, max_bytes: int) -> None:
     """Accept a caller's JSON Schema, or raise :class:`SchemaProblem` saying why not.
 
-    Besides size, depth and validity, two things are refused: ``$ref`` to
-    anything outside the schema (nothing is ever fetched), and ``pattern`` /
-    ``patternProperties``, whose regular expressions would run on model output
-    in Python's backtracking engine, where one crafted pattern can pin a CPU.
+    Besides size, depth and validity, some things are refused: ``$ref`` to
+    anything outside the schema (nothing is ever fetched) or that cannot be
+    followed, recursive schemas (a reference cycle: validating against one may
+    never end), references that multiply the schema past
+    ``MAX_EXPANDED_SUBSCHEMAS``, and ``pattern`` / ``patternProperties``, whose
+    regular expressions would run on model output in Python's backtracking
+    engine, where one crafted pattern can pin a CPU.
     """
     _check_depth(schema)
     size = len(json.dumps(schema, separators=(",", ":")).encode())
@@ -63,6 +83,7 @@ def check_schema(schema: dict[str, Any], *, max_bytes: int) -> None:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         raise SchemaProblem(f"Not a valid JSON Schema: {exc.message}", "invalid_schema") from None
+    _check_references(schema)
 
 
 def _check_depth(schema: Any) -> None:
@@ -89,23 +110,81 @@ def _check_keywords(schema: Any) -> None:
                 "run on model output.",
                 "unsupported_keyword",
             )
-    for keyword in ("$ref", "$dynamicRef"):
-        reference = schema.get(keyword)
-        if reference is not None and not (isinstance(reference, str) and reference.startswith("#")):
+    for keyword in _IDENTITY_KEYWORDS:
+        if keyword in schema:
             raise SchemaProblem(
-                f"'{keyword}' may only point inside the schema (start with '#').", "external_ref"
+                f"'{keyword}' is not supported: refer to subschemas with '$ref' and a JSON "
+                "pointer ('#/$defs/name').",
+                "unsupported_keyword",
             )
+    reference = schema.get("$ref")
+    if reference is not None and not (isinstance(reference, str) and reference.startswith("#")):
+        raise SchemaProblem(
+            "'$ref' may only point inside the schema (start with '#').", "external_ref"
+        )
+    for child in _subschemas(schema):
+        _check_keywords(child)
+
+
+def _subschemas(schema: dict[str, Any]) -> list[Any]:
+    """The subschemas ``schema`` applies (those under ``$defs`` only when referenced)."""
+    children: list[Any] = []
     for keyword, value in schema.items():
         if keyword in _SUBSCHEMA_MAPS and isinstance(value, dict):
-            children: list[Any] = list(value.values())
+            children += value.values()
         elif keyword in _SUBSCHEMA_LISTS and isinstance(value, list):
-            children = value
+            children += value
         elif keyword in _SUBSCHEMA:
-            children = [value]
+            children.append(value)
+    return children
+
+
+def _resolve(root: dict[str, Any], reference: str) -> Any:
+    """The subschema a ``#/json/pointer`` reference names, or a :class:`SchemaProblem`."""
+    pointer = unquote(reference[1:])
+    target: Any = root
+    for token in pointer.split("/")[1:] if pointer else ():
+        key = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(target, dict) and key in target:
+            target = target[key]
+        elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
+            target = target[int(key)]
         else:
+            raise SchemaProblem(f"'$ref' {reference!r} points at nothing.", "invalid_ref")
+    return target
+
+
+def _check_references(root: dict[str, Any]) -> None:
+    """Follow every ``$ref`` from the root: refuse a cycle, a reference that points
+    at nothing, and a schema that expands past ``MAX_EXPANDED_SUBSCHEMAS``."""
+    # Depth-first, iteratively; ``None`` marks leaving the target of a reference.
+    stack: list[Any] = [root]
+    following: list[int] = []
+    expanded = 0
+    while stack:
+        node = stack.pop()
+        if node is None:
+            following.pop()
             continue
-        for child in children:
-            _check_keywords(child)
+        expanded += 1
+        if expanded > MAX_EXPANDED_SUBSCHEMAS:
+            raise SchemaProblem(
+                f"The schema's references expand it past {MAX_EXPANDED_SUBSCHEMAS} subschemas.",
+                "schema_too_large",
+            )
+        if not isinstance(node, dict):
+            continue
+        stack.extend(_subschemas(node))
+        reference = node.get("$ref")
+        if isinstance(reference, str):
+            target = _resolve(root, reference)
+            if id(target) in following or target is node:
+                raise SchemaProblem(
+                    "Recursive schemas are not supported: a '$ref' leads back to itself.",
+                    "schema_recursive",
+                )
+            following.append(id(target))
+            stack.extend((None, target))
 
 
 def json_schema_of(spec: SchemaSpec) -> dict[str, Any]:
@@ -148,6 +227,14 @@ def validate_reply(text: str, spec: SchemaSpec) -> tuple[Any, list[dict[str, str
     except json.JSONDecodeError as exc:
         message = f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         return None, [{"path": "", "keyword": "json", "message": message}]
+    except RecursionError:
+        value = None
+        too_deep = True
+    else:
+        too_deep = _too_deep(value)
+    if too_deep:
+        message = f"nested deeper than {MAX_REPLY_DEPTH} levels"
+        return None, [{"path": "", "keyword": "json", "message": message}]
     if isinstance(spec, dict):
         errors = sorted(
             Draft202012Validator(spec).iter_errors(value), key=lambda error: list(error.path)
@@ -170,6 +257,18 @@ def validate_reply(text: str, spec: SchemaSpec) -> tuple[Any, list[dict[str, str
             for error in exc.errors(include_url=False, include_input=False)[:MAX_PROBLEMS]
         ]
         return None, problems
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_REPLY_DEPTH:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _strip_fences(text: str) -> str:

@@ -37,6 +37,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: Blueprints whose every endpoint needs one of the roles, including endpoints
 #: added later without ``@require_roles``.
 ROLE_BLUEPRINTS: dict[str, tuple[str, ...]] = {"users": ("admin",)}
+#: The roles that may call views marked ``@privileged`` (``app.core.access``).
+PRIVILEGED_ROLES = ("admin",)
 
 
 def init_app(app: Flask) -> None:
@@ -102,6 +104,8 @@ def _authenticate_request() -> None:
     principal = _authenticate()
     if request.blueprint in ROLE_BLUEPRINTS:
         check_roles(principal, ROLE_BLUEPRINTS[request.blueprint])
+    if access.is_privileged(current_app.view_functions[endpoint]):
+        check_roles(principal, PRIVILEGED_ROLES)
 
 
 def _authenticate() -> Principal:
@@ -258,5 +262,7 @@ def _document_security(document: dict[str, Any], app: Flask) -> None:
         responses["401"] = error_response("Missing, invalid, expired or revoked access token")
         blueprint, _, _ = rule.endpoint.rpartition(".")
         roles = getattr(view, "__auth_roles__", ()) or ROLE_BLUEPRINTS.get(blueprint, ())
+        if access.is_privileged(view):
+            roles = PRIVILEGED_ROLES
         if roles:
             responses["403"] = error_response(f"Needs one of the roles: {', '.join(roles)}")

@@ -10,7 +10,14 @@ import httpx2
 
 from app.core.ai.base import Completion, GenerationRequest, StreamEnd, StreamEvent, TextDelta, Usage
 from app.core.ai.errors import AIContentFilteredError
-from app.core.ai.providers._sdk import client_options, finish_reason, translated
+from app.core.ai.providers._sdk import (
+    client_options,
+    count,
+    finish_reason,
+    reading_reply,
+    text,
+    translated,
+)
 from app.core.config import Settings
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -29,7 +36,9 @@ class AnthropicProvider:
 
     def __init__(self, settings: Settings, *, http_client: httpx2.Client | None = None) -> None:
         self._client = anthropic.Anthropic(
-            **client_options(settings, default_base_url=DEFAULT_BASE_URL, http_client=http_client)
+            **client_options(
+                anthropic, settings, default_base_url=DEFAULT_BASE_URL, http_client=http_client
+            )
         )
 
     def generate(self, request: GenerationRequest) -> Completion:
@@ -37,15 +46,16 @@ class AnthropicProvider:
             message = self._client.messages.create(
                 **self._arguments(request), timeout=request.timeout
             )
-        if message.stop_reason == "refusal":
-            raise AIContentFilteredError()
-        return Completion(
-            text="".join(block.text for block in message.content if block.type == "text"),
-            model=message.model or request.model,
-            finish_reason=finish_reason(message.stop_reason),
-            usage=Usage(message.usage.input_tokens, message.usage.output_tokens),
-            warnings=(NO_TEMPERATURE,) if request.temperature is not None else (),
-        )
+        with reading_reply():
+            if message.stop_reason == "refusal":
+                raise AIContentFilteredError()
+            return Completion(
+                text="".join(text(block.text) for block in message.content if block.type == "text"),
+                model=text(message.model) or request.model,
+                finish_reason=finish_reason(text(message.stop_reason)),
+                usage=Usage(count(message.usage.input_tokens), count(message.usage.output_tokens)),
+                warnings=(NO_TEMPERATURE,) if request.temperature is not None else (),
+            )
 
     def stream(self, request: GenerationRequest) -> Iterator[StreamEvent]:
         model, reason, prompt_tokens, completion_tokens = request.model, "stop", 0, 0
@@ -53,18 +63,18 @@ class AnthropicProvider:
             events = self._client.messages.create(
                 **self._arguments(request), stream=True, timeout=request.timeout
             )
-            with events:
+            with events, reading_reply():
                 for event in events:
                     if event.type == "message_start":
-                        model = event.message.model or model
-                        prompt_tokens = event.message.usage.input_tokens
+                        model = text(event.message.model) or model
+                        prompt_tokens = count(event.message.usage.input_tokens)
                     elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-                        yield TextDelta(event.delta.text)
+                        yield TextDelta(text(event.delta.text))
                     elif event.type == "message_delta":
                         if event.delta.stop_reason == "refusal":
                             raise AIContentFilteredError()
-                        reason = finish_reason(event.delta.stop_reason)
-                        completion_tokens = event.usage.output_tokens
+                        reason = finish_reason(text(event.delta.stop_reason))
+                        completion_tokens = count(event.usage.output_tokens)
         yield StreamEnd(
             model=model, finish_reason=reason, usage=Usage(prompt_tokens, completion_tokens)
         )

@@ -14,8 +14,15 @@ import httpx2
 import openai
 
 from app.core.ai.base import Completion, GenerationRequest, StreamEnd, StreamEvent, TextDelta, Usage
-from app.core.ai.errors import AIContentFilteredError, AIProviderError
-from app.core.ai.providers._sdk import client_options, finish_reason, translated
+from app.core.ai.errors import AIContentFilteredError, AIMalformedReplyError
+from app.core.ai.providers._sdk import (
+    client_options,
+    count,
+    finish_reason,
+    reading_reply,
+    text,
+    translated,
+)
 from app.core.config import Settings
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -35,7 +42,9 @@ class OpenAIProvider:
 
     def __init__(self, settings: Settings, *, http_client: httpx2.Client | None = None) -> None:
         self._client = openai.OpenAI(
-            **client_options(settings, default_base_url=DEFAULT_BASE_URL, http_client=http_client)
+            **client_options(
+                openai, settings, default_base_url=DEFAULT_BASE_URL, http_client=http_client
+            )
         )
 
     def generate(self, request: GenerationRequest) -> Completion:
@@ -43,18 +52,21 @@ class OpenAIProvider:
             completion = self._client.chat.completions.create(
                 **self._arguments(request), timeout=request.timeout
             )
-        if not completion.choices or completion.choices[0].message is None:
-            raise AIProviderError("The AI provider sent a reply without a message.")
-        choice = completion.choices[0]
-        if choice.finish_reason == "content_filter" or choice.message.refusal:
-            raise AIContentFilteredError()
-        usage = completion.usage
-        return Completion(
-            text=choice.message.content or "",
-            model=completion.model or request.model,
-            finish_reason=finish_reason(choice.finish_reason),
-            usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(),
-        )
+        with reading_reply():
+            if not completion.choices or completion.choices[0].message is None:
+                raise AIMalformedReplyError("The AI provider sent a reply without a message.")
+            choice = completion.choices[0]
+            if choice.finish_reason == "content_filter" or choice.message.refusal:
+                raise AIContentFilteredError()
+            usage = completion.usage
+            return Completion(
+                text=text(choice.message.content),
+                model=text(completion.model) or request.model,
+                finish_reason=finish_reason(text(choice.finish_reason)),
+                usage=Usage(count(usage.prompt_tokens), count(usage.completion_tokens))
+                if usage
+                else Usage(),
+            )
 
     def stream(self, request: GenerationRequest) -> Iterator[StreamEvent]:
         with translated(openai, content_codes=CONTENT_CODES):
@@ -65,19 +77,21 @@ class OpenAIProvider:
                 stream_options={"include_usage": True},
                 timeout=request.timeout,
             )
-            with chunks:
+            with chunks, reading_reply():
                 model, reason, usage = request.model, "stop", Usage()
                 for chunk in chunks:
-                    model = chunk.model or model
+                    model = text(chunk.model) or model
                     if chunk.usage is not None:
-                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                        usage = Usage(
+                            count(chunk.usage.prompt_tokens), count(chunk.usage.completion_tokens)
+                        )
                     for choice in chunk.choices or ():
                         if choice.finish_reason == "content_filter":
                             raise AIContentFilteredError()
                         if choice.finish_reason:
-                            reason = finish_reason(choice.finish_reason)
+                            reason = finish_reason(text(choice.finish_reason))
                         if choice.delta is not None and choice.delta.content:
-                            yield TextDelta(choice.delta.content)
+                            yield TextDelta(text(choice.delta.content))
         yield StreamEnd(model=model, finish_reason=reason, usage=usage)
 
     def close(self) -> None:

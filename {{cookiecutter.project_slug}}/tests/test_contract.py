@@ -1,0 +1,132 @@
+"""The API keeps the contract its OpenAPI document states, checked by Schemathesis.
+
+For every operation, Schemathesis generates requests the document calls valid
+(the server must accept them) and requests it calls invalid (the server must
+refuse them with a 4xx), sends them to the app in this process, and runs all
+its default checks on each response: no 5xx, every status, header, content type
+and body as documented, authentication enforced.
+
+It runs once per kind of caller: anonymous and, where the API has users, a
+user and an administrator (the plugins in ``tests/fixtures/`` that define
+``CONTRACT_ROLES`` add those). Each operation gets at least ``EXAMPLES``
+requests across the callers, half valid and half invalid, each caller its own
+share; every run draws the same requests (a seed per caller), so a failure
+repeats until it is fixed.
+
+Three things are set apart, each tested on its own elsewhere: rate limits are
+off (here they would only answer 429), so is the body size limit (a long text
+the document allows can still make a body too large, which answers 413), and no
+generated text holds NUL, which the server refuses wherever it appears
+(``test_errors.py``) and the document says in words: a pattern on every string
+would make generation forty times slower.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.conftest import MakeApp
+
+DOCUMENT = "/api/v1/openapi.json"
+#: Requests per operation, across all callers (valid and invalid ones).
+EXAMPLES = 50
+#: The body limit of the app under test: above anything generated. Text fields
+#: may be long enough that a request the document calls valid (or invalid for
+#: another reason) exceeds MAX_CONTENT_LENGTH; its 413 has a test of its own.
+BODY_LIMIT = 64 * 1024 * 1024
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One run per caller: anonymous, then each role the fixture plugins declare."""
+    if "caller" not in metafunc.fixturenames:
+        return
+    roles = ["anonymous"]
+    for plugin in metafunc.config.pluginmanager.get_plugins():
+        roles += getattr(plugin, "CONTRACT_ROLES", ())
+    share = math.ceil(EXAMPLES / len(roles))
+    metafunc.parametrize(
+        ("caller", "examples", "seed"),
+        [(role, share, index) for index, role in enumerate(roles)],
+        ids=roles,
+    )
+
+
+def credentials(request: pytest.FixtureRequest, caller: str) -> Callable[[Flask], dict[str, str]]:
+    """A function giving fresh headers of ``caller`` for an app."""
+    if caller == "anonymous":
+        return lambda app: {}
+    sign_in_as = request.getfixturevalue("sign_in_as")
+    return lambda app: sign_in_as(app, caller)
+
+
+def has_input(operation: Any) -> bool:
+    """Whether the operation takes anything a request could get wrong."""
+    parts = (operation.path_parameters, operation.query, operation.headers, operation.body)
+    return any(len(part) for part in parts)
+
+
+def exercise(
+    operation: Any, mode: Any, *, app: Flask, headers: dict[str, str], seed: int, examples: int
+) -> int:
+    """Send ``examples`` requests of ``mode`` to ``operation`` and check each
+    response; return how many were sent (fewer where fewer exist)."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as seeded
+
+    sent = 0
+
+    @seeded(seed)
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def check(case: Any) -> None:
+        nonlocal sent
+        sent += 1
+        case.call_and_validate(app=app, headers=headers)
+
+    check()
+    return sent
+
+
+def test_the_api_keeps_its_contract(
+    request: pytest.FixtureRequest, make_app: MakeApp, caller: str, examples: int, seed: int
+) -> None:
+    # Imported here: only this test pays for loading Schemathesis and Hypothesis.
+    import schemathesis
+
+    app = make_app(RATE_LIMIT_ENABLED=False, MAX_CONTENT_LENGTH=BODY_LIMIT)
+    headers_of = credentials(request, caller)
+    config = schemathesis.Config()
+    config.projects.override.generation.update(allow_x00=False)
+    schema = schemathesis.openapi.from_wsgi(DOCUMENT, app, config=config)
+    failures: list[str] = []
+    started, sent = time.process_time(), 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        modes = list(schemathesis.GenerationMode) if has_input(operation) else []
+        for mode in modes or [schemathesis.GenerationMode.POSITIVE]:
+            try:
+                sent += exercise(
+                    operation,
+                    mode,
+                    app=app,
+                    # Fresh credentials each time: signing out ends only its own session.
+                    headers=headers_of(app),
+                    seed=seed,
+                    examples=math.ceil(examples / max(len(modes), 1)),
+                )
+            except Exception as exc:  # noqa: BLE001 - every failure is reported below
+                failures.append(f"{operation.label} ({mode.value}): {exc}")
+    print(f"{caller}: {sent} requests, {time.process_time() - started:.1f} s of CPU")
+    assert not failures, "\n\n".join(failures)
