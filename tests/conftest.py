@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +36,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run the full generated suite of every valid combination, not just a "
         "covering set (the nightly run)",
     )
+
+
+#: ``CPU_LOG=path``: append each test's CPU seconds (its own and its subprocesses')
+#: and wall seconds to ``path``, to find what the suite's time goes to.
+CPU_LOG = os.environ.get("CPU_LOG")
+
+
+def cpu_seconds() -> float:
+    ours, theirs = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return ours.ru_utime + ours.ru_stime + theirs.ru_utime + theirs.ru_stime
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
+    if not CPU_LOG:
+        return (yield)
+    cpu, wall = cpu_seconds(), time.monotonic()
+    try:
+        return (yield)
+    finally:
+        line = f"{cpu_seconds() - cpu:.1f}\t{time.monotonic() - wall:.1f}\t{item.nodeid}\n"
+        with open(CPU_LOG, "a") as log:
+            log.write(line)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
