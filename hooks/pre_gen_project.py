@@ -167,6 +167,14 @@ def spoken(value: Any) -> str:
     return str(value)
 
 
+def valid_alone(name: str, answers: dict[str, Any], questions: dict[str, Any]) -> bool:
+    """Whether the answer passes its own question's check (a bad one is reported there)."""
+    question, answer = questions.get(name), answers.get(name)
+    if isinstance(question, list):
+        return answer in question
+    return not isinstance(question, bool) or isinstance(answer, bool)
+
+
 def check_needs(answers: dict[str, Any], questions: dict[str, Any]) -> list[str]:
     """Answers that are valid alone but not together: ``_needs`` in
     ``cookiecutter.json`` maps a yes/no question to the values other answers
@@ -176,7 +184,7 @@ def check_needs(answers: dict[str, Any], questions: dict[str, Any]) -> list[str]
         if answers.get(name) is not True:
             continue
         for other, allowed in needs.items():
-            if answers.get(other) not in allowed:
+            if answers.get(other) not in allowed and valid_alone(other, answers, questions):
                 values = " or ".join(map(spoken, allowed))
                 found.append(
                     f"{name} needs {other}={values}, but {other} is "
