@@ -58,9 +58,12 @@ MANIFEST: dict[str, Feature] = {
             "app/api/v1/items.py",
             "app/core/db.py",
             "app/core/scoping.py",
+            "app/features/database.py",
             "app/models",
             "app/schemas/item.py",
+            "app/schemas/page.py",
             "app/services/items.py",
+            "app/services/page.py",
             "migrations",
             "tests/fixtures/database.py",
             "tests/test_database.py",
@@ -90,9 +93,12 @@ MANIFEST: dict[str, Feature] = {
     "auth": Feature(
         when={"use_auth": (True,)},
         paths=(
+            "app/api/auth.py",
             "app/api/v1/auth.py",
             "app/api/v1/users.py",
+            "app/cli",
             "app/core/auth",
+            "app/features/auth.py",
             "app/models/user.py",
             "app/schemas/auth.py",
             "app/schemas/user.py",
@@ -135,6 +141,7 @@ MANIFEST: dict[str, Feature] = {
             "app/core/jobs.py",
             "app/core/rate_limit_redis.py",
             "app/core/redis.py",
+            "app/features/redis.py",
             "app/schemas/job.py",
             "app/services/jobs.py",
             "app/tasks",
@@ -161,6 +168,7 @@ MANIFEST: dict[str, Feature] = {
         paths=(
             "app/api/v1/ai.py",
             "app/core/ai",
+            "app/features/ai.py",
             "app/schemas/ai.py",
             "app/services/ai.py",
             "tests/ai_upstream.py",
@@ -207,7 +215,12 @@ MANIFEST: dict[str, Feature] = {
     ),
     "ai_redis": Feature(
         when={"ai_provider": AI_PROVIDERS, "use_redis": (True,)},
-        paths=("app/api/v1/ai_jobs.py", "app/tasks/ai.py", "tests/test_ai_jobs.py"),
+        paths=(
+            "app/api/v1/ai_jobs.py",
+            "app/features/ai_jobs.py",
+            "app/tasks/ai.py",
+            "tests/test_ai_jobs.py",
+        ),
     ),
     # Pods on a cluster share their state through PostgreSQL (and Redis): SQLite is
     # one machine's file, and a project without a database keeps to compose.

@@ -7,10 +7,13 @@ standard library is used: the hook runs on the Python that runs Cookiecutter.
 
 from __future__ import annotations
 
+import functools
 import json
 import keyword
+import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 # Modules the generated project imports, or that tools put on its import path:
@@ -67,24 +70,33 @@ PEP440 = re.compile(
 # Characters that would break the Python, TOML and YAML strings these answers land in.
 UNSAFE_TEXT = re.compile(r"[\"\\\x00-\x1f\x7f]")
 TEXT_ANSWERS = ("project_name", "description", "author_name")
-#: The allowed values of each choice question, as in ``cookiecutter.json`` (a
-#: template test keeps the two equal). Cookiecutter checks answers given on the
-#: command line itself; this also covers replay files and edited contexts.
-CHOICES: dict[str, tuple[str, ...]] = {
-    "license": ("MIT", "BSD-3-Clause", "Apache-2.0", "Proprietary"),
-    "python_version": ("3.11", "3.12", "3.13"),
-    "database": ("postgresql", "sqlite", "none"),
-    "ai_provider": ("openai", "anthropic", "both", "none"),
-}
-#: Yes/no questions (real booleans in ``cookiecutter.json``); a module with a
-#: toggle adds its answer here.
-BOOLEANS: tuple[str, ...] = ("use_auth", "use_redis")
 
 
 def load_answers() -> dict[str, Any]:
     """The answers, as Cookiecutter renders them into this file."""
     answers: dict[str, Any] = json.loads(r"""{{ cookiecutter | jsonify }}""")
     return answers
+
+
+@functools.cache
+def template_questions(repo_dir: str | None) -> dict[str, Any]:
+    """The template's ``cookiecutter.json``: what each answer may be, declared once.
+
+    It is in ``repo_dir`` (the answer ``_repo_dir``, maybe relative to where
+    Cookiecutter started) when Cookiecutter runs this hook, and next to the
+    ``hooks`` folder when the template's tests import it. Without it (cruft
+    renders from its own context), only what Cookiecutter itself checked applies:
+    it refuses a choice outside the list when it reads the file.
+    """
+    folders = [Path(__file__).resolve().parents[1]]
+    if repo_dir:
+        folders.insert(0, Path(os.environ.get("PWD", ".")) / repo_dir)
+    for folder in folders:
+        path = folder / "cookiecutter.json"
+        if path.is_file():
+            questions: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            return questions
+    return {}
 
 
 def check_slug(slug: Any) -> str | None:
@@ -126,44 +138,73 @@ def check_text(name: str, value: Any) -> str | None:
     return None
 
 
-def check_booleans(answers: dict[str, Any]) -> list[str]:
-    return [
-        f"{name} {answers.get(name)!r} must be a yes/no answer (true or false)."
-        for name in BOOLEANS
-        if not isinstance(answers.get(name), bool)
-    ]
-
-
-def check_choices(answers: dict[str, Any]) -> list[str]:
+def check_choices(answers: dict[str, Any], questions: dict[str, Any]) -> list[str]:
+    """Choice questions (lists in ``cookiecutter.json``): one of the listed values.
+    Cookiecutter checks answers given on the command line itself; this also
+    covers replay files and edited contexts."""
     return [
         f"{name} {answers.get(name)!r} is not one of the allowed values: {', '.join(allowed)}."
-        for name, allowed in CHOICES.items()
-        if answers.get(name) not in allowed
+        for name, allowed in questions.items()
+        if isinstance(allowed, list)
+        and not name.startswith("_")  # private: not a question
+        and answers.get(name) not in allowed
     ]
 
 
-def check_combinations(answers: dict[str, Any]) -> list[str]:
-    """Answers that are valid alone but not together."""
+def check_booleans(answers: dict[str, Any], questions: dict[str, Any]) -> list[str]:
+    """Yes/no questions (real booleans in ``cookiecutter.json``)."""
+    return [
+        f"{name} {answers.get(name)!r} must be a yes/no answer (true or false)."
+        for name, default in questions.items()
+        if isinstance(default, bool) and not isinstance(answers.get(name), bool)
+    ]
+
+
+def spoken(value: Any) -> str:
+    """An answer as one types it: yes or no for a boolean."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def valid_alone(name: str, answers: dict[str, Any], questions: dict[str, Any]) -> bool:
+    """Whether the answer passes its own question's check (a bad one is reported there)."""
+    question, answer = questions.get(name), answers.get(name)
+    if isinstance(question, list):
+        return answer in question
+    return not isinstance(question, bool) or isinstance(answer, bool)
+
+
+def check_needs(answers: dict[str, Any], questions: dict[str, Any]) -> list[str]:
+    """Answers that are valid alone but not together: ``_needs`` in
+    ``cookiecutter.json`` maps a yes/no question to the values other answers
+    must have when it is yes."""
     found = []
-    if answers.get("use_auth") is True and answers.get("database") == "none":
-        found.append(
-            "use_auth needs a database, but database is 'none': "
-            "answer database=postgresql or sqlite, or use_auth=no."
-        )
+    for name, needs in questions.get("_needs", {}).items():
+        if answers.get(name) is not True:
+            continue
+        for other, allowed in needs.items():
+            if answers.get(other) not in allowed and valid_alone(other, answers, questions):
+                values = " or ".join(map(spoken, allowed))
+                found.append(
+                    f"{name} needs {other}={values}, but {other} is "
+                    f"{spoken(answers.get(other))!r}: answer {other}={values}, or {name}=no."
+                )
     return found
 
 
 def problems(answers: dict[str, Any]) -> list[str]:
     """Every problem with ``answers``, one sentence each."""
+    questions = template_questions(answers.get("_repo_dir"))
     found = [check_text(name, answers.get(name)) for name in TEXT_ANSWERS]
     found += [
         check_slug(answers.get("project_slug")),
         check_email(answers.get("author_email")),
         check_version(answers.get("version")),
     ]
-    found += check_choices(answers)
-    found += check_booleans(answers)
-    found += check_combinations(answers)
+    found += check_choices(answers, questions)
+    found += check_booleans(answers, questions)
+    found += check_needs(answers, questions)
     return [problem for problem in found if problem]
 
 

@@ -143,7 +143,7 @@ def test_answers_reach_the_project(cookies: Any) -> None:
     assert pyproject["version"] == "2.1.0rc1"
     assert pyproject["description"] == "Tracks stock."
     assert pyproject["authors"] == [{"name": "Grace Hopper", "email": "grace@example.org"}]
-    assert '__version__ = "2.1.0rc1"' in (project / "app" / "__init__.py").read_text()
+    assert '__version__ = "2.1.0rc1"' in (project / "app" / "version.py").read_text()
     assert (project / "README.md").read_text().startswith("# Inventory Service\n")
 
 

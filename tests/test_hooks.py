@@ -12,7 +12,7 @@ from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
 from tests.conftest import TEMPLATE
-from tests.matrix import DEFAULTS, QUESTIONS, post_gen, pre_gen
+from tests.matrix import DEFAULTS, post_gen, pre_gen
 
 #: (answer, bad value, a phrase its message must contain)
 BAD_ANSWERS = [
@@ -39,8 +39,8 @@ BAD_ANSWERS = [
 BAD_COMBINATIONS = [
     (
         {"database": "none"},
-        "use_auth needs a database, but database is 'none': answer database=postgresql or "
-        "sqlite, or use_auth=no.",
+        "use_auth needs database=postgresql or sqlite, but database is 'none': answer "
+        "database=postgresql or sqlite, or use_auth=no.",
     ),
 ]
 BAD_CHOICES = [
@@ -94,17 +94,23 @@ def test_pep440_versions_pass(version: str) -> None:
     assert pre_gen.check_version(version) is None
 
 
-def test_choices_match_cookiecutter_json() -> None:
-    for name, allowed in pre_gen.CHOICES.items():
-        assert list(allowed) == QUESTIONS[name]
-    lists = {
-        name
-        for name, values in QUESTIONS.items()
-        if isinstance(values, list) and not name.startswith("_")  # private: not a question
-    }
-    assert lists == set(pre_gen.CHOICES)
-    booleans = {name for name, value in QUESTIONS.items() if isinstance(value, bool)}
-    assert booleans == set(pre_gen.BOOLEANS)
+def test_a_new_question_is_checked_from_cookiecutter_json_alone(tmp_path: Path) -> None:
+    """The hook restates no allowed value: a module's answer and what it needs are
+    declared once, in ``cookiecutter.json``."""
+    questions = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+    questions.update(flavour=["plain", "spicy"], use_extra=False)
+    questions["_needs"]["use_extra"] = {"use_redis": [True]}
+    (tmp_path / "cookiecutter.json").write_text(json.dumps(questions))
+    answers = {**DEFAULTS, "_repo_dir": str(tmp_path), "flavour": "sweet", "use_extra": "maybe"}
+    assert pre_gen.problems(answers) == [
+        "flavour 'sweet' is not one of the allowed values: plain, spicy.",
+        "use_extra 'maybe' must be a yes/no answer (true or false).",
+    ]
+    answers.update(flavour="plain", use_extra=True, use_redis=False)
+    assert pre_gen.problems(answers) == [
+        "use_extra needs use_redis=yes, but use_redis is 'no': answer use_redis=yes, "
+        "or use_extra=no."
+    ]
 
 
 @pytest.mark.parametrize(("name", "value", "phrase"), BAD_ANSWERS)

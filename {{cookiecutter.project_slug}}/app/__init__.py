@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from flask import Flask
 
 from app.core.config import Settings
 
-__version__ = "{{ cookiecutter.version }}"
+#: What the app is made of, in the order a request meets it. Each is a module
+#: whose ``init_app(app)`` attaches it: its state in ``app.extensions``, and its
+#: blueprints, commands and hooks. The framework pieces come from ``app.core``;
+#: an optional module is one line from ``app.features``.
+EXTENSIONS = (
+    "app.core.logs",
+    "app.core.security",
+    "app.core.inputs",
+    "app.core.errors",
+    "app.core.openapi",
+    "app.core.readiness",
+    "app.features.health",
+{%- if cookiecutter.use_redis %}
+    "app.features.redis",
+{%- endif %}
+    # The cache and the limiter use the shared store of a module above, if any.
+    "app.core.cache",
+    "app.core.caller",
+    # Rate limits before authentication, so no flood reaches the database.
+    "app.core.rate_limit",
+{%- if cookiecutter.database != "none" %}
+    "app.features.database",
+{%- endif %}
+{%- if cookiecutter.use_auth %}
+    "app.features.auth",
+{%- endif %}
+{%- if cookiecutter.ai_provider != "none" %}
+    "app.features.ai",
+{%- endif %}
+{%- if cookiecutter.ai_provider != "none" and cookiecutter.use_redis %}
+    "app.features.ai_jobs",
+{%- endif %}
+)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -24,93 +58,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the envelope's field order
     app.extensions["settings"] = settings
 
-    # Framework pieces, in the order a request meets them.
-    from app.core import (
-        cache,
-        caller,
-        errors,
-        inputs,
-        logs,
-        openapi,
-        rate_limit,
-        readiness,
-        security,
-    )
-
-    logs.init_app(app)
-    security.init_app(app)
-    inputs.init_app(app)
-    errors.init_app(app)
-    openapi.init_app(app)
-    readiness.init_app(app)
-{%- if cookiecutter.use_redis %}
-
-    # Redis, when REDIS_URL is set: the shared store of the cache and the limiter.
-    from app.core import jobs, redis
-
-    redis.init_app(app)
-    jobs.init_app(app)
-{%- endif %}
-    cache.init_app(app)
-    caller.init_app(app)
-    # Rate limits before authentication, so no flood reaches the database.
-    rate_limit.init_app(app)
-{%- if cookiecutter.database != "none" %}
-
-    from app.core import db
-
-    db.init_app(app)
-{%- endif %}
-{%- if cookiecutter.use_auth %}
-
-    from app.core import auth
-
-    auth.init_app(app)
-{%- endif %}
-{%- if cookiecutter.ai_provider != "none" %}
-
-    from app.core import ai
-
-    ai.init_app(app)
-{%- endif %}
-
-    # The API: one blueprint per resource.
-    from app.api.v1 import health
-
-    app.register_blueprint(health.bp)
-{%- if cookiecutter.database != "none" %}
-
-    from app.api.v1 import items
-
-    app.register_blueprint(items.bp)
-{%- endif %}
-{%- if cookiecutter.use_auth %}
-
-    from app.api.v1 import auth as auth_api
-    from app.api.v1 import users
-
-    app.register_blueprint(auth_api.bp)
-    app.register_blueprint(users.bp)
-{%- endif %}
-{%- if cookiecutter.ai_provider != "none" %}
-
-    from app.api.v1 import ai as ai_api
-
-    app.register_blueprint(ai_api.bp)
-{%- endif %}
-{%- if cookiecutter.use_redis %}
-
-    from app.api.v1 import jobs as jobs_api
-
-    app.register_blueprint(jobs_api.bp)
-{%- endif %}
-{%- if cookiecutter.ai_provider != "none" and cookiecutter.use_redis %}
-
-    from app.api.v1 import ai_jobs
-
-    app.register_blueprint(ai_jobs.bp)
-{%- endif %}
+    for name in EXTENSIONS:
+        import_module(name).init_app(app)
 
     # Last, because it wraps the views registered above with their own limits.
+    from app.core import rate_limit
+
     rate_limit.apply_view_limits(app)
     return app

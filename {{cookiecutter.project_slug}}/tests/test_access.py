@@ -4,16 +4,20 @@ items private to their owner, and no password hash ever leaving the server."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
 
 from app.core.access import is_privileged, is_public
-from app.core.auth.guard import ROLE_BLUEPRINTS
+from app.core.auth.errors import NotAllowed, TokenInvalid
+from app.core.auth.guard import ROLE_BLUEPRINTS, Scheme, add_check, add_scheme
+from app.core.auth.principal import Principal
 from app.models.user import User
+from tests.conftest import MakeApp
 from tests.fixtures.auth import Login, MakeUser, bearer
 
 ITEMS = "/api/v1/items"
@@ -191,3 +195,45 @@ def test_item_names_are_unique_per_owner(
     assert anonymous_client.post(ITEMS, json={"name": "Lamp"}, headers=as_other).status_code == 201
     again = client.post(ITEMS, json={"name": "Lamp"})
     assert (again.status_code, again.json["error"]["code"]) == (409, "ITEM_NAME_TAKEN")  # type: ignore[index]
+
+
+def test_a_module_adds_a_scheme_and_a_check(make_app: MakeApp, user: User, login: Login) -> None:
+    """What an API-key module plugs into: a scheme asked before the access tokens,
+    and a rule that every authenticated request must pass."""
+    app = make_app()
+    assert user.id is not None
+    keyholder = Principal(user.id, uuid.uuid4(), frozenset({"user"}))
+
+    def test_key() -> Principal | None:
+        key = request.headers.get("X-Test-Key")
+        if key is None:
+            return None
+        if key != "open-sesame":
+            raise TokenInvalid()
+        return keyholder
+
+    def reads_only(principal: Principal, _view: Callable[..., Any]) -> None:
+        if principal is keyholder and request.method != "GET":
+            raise NotAllowed("A test key only reads.")
+
+    openapi = {"type": "apiKey", "in": "header", "name": "X-Test-Key"}
+    add_scheme(app, Scheme("testKey", test_key, openapi), first=True)
+    add_check(app, reads_only)
+    client = FlaskClient(app)
+
+    key = {"X-Test-Key": "open-sesame"}
+    assert client.get(ITEMS, headers=key).status_code == 200
+    refused = client.post(ITEMS, headers=key, json={"name": "Lamp"})
+    assert (refused.status_code, refused.json["error"]["code"]) == (403, "AUTH_FORBIDDEN")  # type: ignore[index]
+    wrong = client.get(ITEMS, headers={"X-Test-Key": "open-barley"})
+    assert wrong.json["error"]["code"] == "AUTH_TOKEN_INVALID"  # type: ignore[index]
+    # Access tokens work as before, and the check lets them write.
+    token = bearer(login(user.email)["access_token"])
+    assert client.post(ITEMS, headers=token, json={"name": "Lamp"}).status_code == 201
+
+    spec: dict[str, Any] = client.get("/api/v1/openapi.json").json  # type: ignore[assignment]
+    assert spec["components"]["securitySchemes"]["testKey"] == openapi
+    assert spec["paths"]["/api/v1/items"]["get"]["security"] == [
+        {"testKey": []},
+        {"bearerAuth": []},
+    ]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, ValidationError
 from app import create_app
 from app.core.ai import get_ai
 from app.core.ai.base import Message, StreamEnd, TextDelta, close_stream
+from app.core.ai.client import Call
 from app.core.ai.errors import AIBusyError
 from app.core.ai.registry import PROVIDERS, provider_name
 from app.core.ai.structured import validate_reply
@@ -114,3 +115,21 @@ def test_an_abandoned_stream_frees_its_slot() -> None:
         assert client.generate([Message("user", "after")]).text
         *_, end = client.stream([Message("user", "again")])
     assert isinstance(end, StreamEnd)
+
+
+def test_listeners_hear_each_call_with_its_outcome_and_tokens() -> None:
+    app = create_app(make_settings())
+    heard: list[Call] = []
+    with app.app_context():
+        client = get_ai()
+        client.on_call(heard.append)
+        reply = client.generate([Message("user", "one two three")])
+        *_, end = client.stream([Message("user", "four five")])
+    assert [(call.provider, call.outcome, call.stream) for call in heard] == [
+        ("fake", "ok", False),
+        ("fake", "ok", True),
+    ]
+    assert isinstance(end, StreamEnd)
+    assert (heard[0].usage, heard[1].usage) == (reply.usage, end.usage)
+    assert heard[0].model == reply.model
+    assert all(call.seconds >= 0 for call in heard)

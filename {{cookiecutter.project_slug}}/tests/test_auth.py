@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from app.core.auth.guard import authenticator
+from app.api.auth import authenticator
 from app.core.auth.passwords import Passwords
 from app.core.db import get_session
 from app.models.user import AuthSession, User

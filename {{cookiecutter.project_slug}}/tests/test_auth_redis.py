@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from app.core.auth.guard import authenticator
+from app.api.auth import authenticator
 from app.models.user import User
 from app.services.sessions import SessionStates
 from tests import sample_jobs

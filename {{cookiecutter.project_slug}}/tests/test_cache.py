@@ -97,6 +97,15 @@ def test_get_or_set_computes_once_then_serves_the_stored_value(cache: CacheManag
     assert len(calls) == 1
 
 
+def test_listeners_hear_each_hit_and_miss(cache: CacheManager) -> None:
+    heard: list[tuple[bool, str | None]] = []
+    cache.on_lookup(lambda hit, namespace: heard.append((hit, namespace)))
+    cache.get("absent")
+    cache.get_or_set("answer", lambda: 42, namespace="numbers")
+    cache.get_or_set("answer", lambda: 43, namespace="numbers")
+    assert heard == [(False, None), (False, "numbers"), (True, "numbers")]
+
+
 def test_a_failed_computation_is_not_stored(cache: CacheManager) -> None:
     def broken() -> int:
         raise RuntimeError("no")

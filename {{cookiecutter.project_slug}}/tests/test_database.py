@@ -21,7 +21,7 @@ from app.core.config import ConfigurationError, Settings
 from app.core.db import db, engine_options, get_session
 from app.core.exceptions import ConflictError
 from app.core.scoping import stamp
-from app.models import Item
+from app.models.item import Item
 from tests.conftest import MakeApp
 from tests.support import PRODUCTION, make_settings
 

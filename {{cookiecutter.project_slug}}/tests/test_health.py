@@ -7,8 +7,8 @@ import time
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import __version__
 from app.core.readiness import add_probe
+from app.version import __version__
 from tests.support import make_settings
 
 

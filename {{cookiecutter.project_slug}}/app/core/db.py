@@ -26,7 +26,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.types import TypeDecorator
 
-from app import models  # noqa: F401 - registers every table on the metadata
 from app.core import scoping
 from app.core.config import PROJECT_ROOT, Settings
 from app.core.errors import HTTP_ERRORS, handle_api_error

@@ -54,6 +54,7 @@ from app.core.access import public
 from app.core.exceptions import APIError, BadRequestError, ValidationFailedError
 from app.core.inputs import unstorable_text
 from app.core.responses import ErrorResponse, FieldError, Location, SuccessResponse
+from app.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -394,8 +395,6 @@ def openapi_document() -> dict[str, Any]:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     if "openapi" not in app.extensions:
         settings = app.extensions["settings"]
-        from app import __version__
-
         # SpecTree caches its document on the instance, and building it consumes
         # the nested model definitions. Build from a copy, per app, so every app
         # gets a complete document of its own URL map.

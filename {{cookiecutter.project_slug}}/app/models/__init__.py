@@ -1,8 +1,6 @@
-"""SQLModel tables. Import every model here so migrations see all of them."""
+"""SQLModel tables, one module per resource.
 
-from app.models.base import CoreModel as CoreModel
-from app.models.item import Item as Item
-{%- if cookiecutter.use_auth %}
-from app.models.user import AuthSession as AuthSession
-from app.models.user import User as User
-{%- endif %}
+The feature that owns a table imports its module when the app is built
+(``app/features``), so the migrations see the table of every feature the
+project has, and of no other.
+"""

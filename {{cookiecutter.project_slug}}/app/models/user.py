@@ -12,8 +12,6 @@ from app.models.base import CoreModel, UTCDateTime, utcnow
 
 EMAIL_MAX_LENGTH = 254
 NAME_MAX_LENGTH = 200
-#: Every role a user can hold; ``require_roles`` accepts only these.
-ROLES = ("user", "admin")
 
 
 class User(CoreModel, table=True):

@@ -9,10 +9,7 @@ from pydantic import MISSING, BaseModel, ConfigDict, Field
 
 from app.core.inputs import TRIMMED, TRIMMED_FIELD
 from app.models.item import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
-
-#: Largest id an integer primary key holds on every supported database.
-MAX_ID = 2**31 - 1
-MAX_PAGE_SIZE = 100
+from app.schemas.page import MAX_ID, Page, PageQuery
 
 ItemId = Annotated[int, Field(ge=1, le=MAX_ID, description="The item's id.")]
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH, **TRIMMED_FIELD), TRIMMED]
@@ -48,23 +45,14 @@ class ItemPublic(BaseModel):
     updated_at: datetime
 
 
-class ItemsPublic(BaseModel):
+class ItemsPublic(Page[ItemPublic]):
     """One page of items and the total number that match the query."""
-
-    data: list[ItemPublic]
-    count: int
-    limit: int
-    offset: int
 
 
 ItemSort = Literal["name", "-name", "created_at", "-created_at", "id", "-id"]
 
 
-class ItemListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    limit: int = Field(default=20, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
-    offset: int = Field(default=0, ge=0, le=MAX_ID, description="Items to skip.")
+class ItemListQuery(PageQuery):
     sort: ItemSort = Field(
         default="-created_at", description="Sort key; a leading '-' sorts descending."
     )

@@ -6,11 +6,9 @@ from typing import Annotated
 
 from pydantic import MISSING, BaseModel, ConfigDict, Field, field_validator
 
-from app.models.user import ROLES
+from app.core.auth.principal import ROLES
 from app.schemas.auth import FullName, UserPublic
-
-MAX_ID = 2**31 - 1
-MAX_PAGE_SIZE = 100
+from app.schemas.page import MAX_ID, Page
 
 UserId = Annotated[int, Field(ge=1, le=MAX_ID, description="The user's id.")]
 Role = Annotated[str, Field(json_schema_extra={"enum": list(ROLES)})]
@@ -34,15 +32,5 @@ class UserAdminUpdate(BaseModel):
         return sorted(set(roles))
 
 
-class UserListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    limit: int = Field(default=20, ge=1, le=MAX_PAGE_SIZE)
-    offset: int = Field(default=0, ge=0, le=MAX_ID)
-
-
-class UsersPublic(BaseModel):
-    data: list[UserPublic]
-    count: int
-    limit: int
-    offset: int
+class UsersPublic(Page[UserPublic]):
+    """One page of users and the total number of users."""

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.core.exceptions import ConflictError, NotFoundError
 from app.models.item import Item
 from app.schemas.item import ItemCreate, ItemSort, ItemUpdate
+from app.services.page import fetch_page
 
 Conditions = Sequence[ColumnElement[bool]]
 _SORT_COLUMNS = {"name": Item.name, "created_at": Item.created_at, "id": Item.id}
@@ -56,11 +57,7 @@ def list_items(
     q: str | None = None,
     where: Conditions = (),
 ) -> tuple[list[Item], int]:
-    """Return one page of items and how many items match in total.
-
-    One query gives both (the total is a window count over the matching rows);
-    a page past the end asks for the total on its own.
-    """
+    """Return one page of items and how many items match in total."""
     conditions = list(where)
     if q:
         conditions.append(col(Item.name).icontains(q, autoescape=True))
@@ -69,13 +66,9 @@ def list_items(
     order = col(column).desc() if sort.startswith("-") else col(column).asc()
     # The id breaks ties, so pages never overlap or skip rows.
     tiebreak = col(Item.id).desc() if sort.startswith("-") else col(Item.id).asc()
-    page = select(Item, func.count().over()).where(*conditions).order_by(order, tiebreak)
-    rows = session.exec(page.limit(limit).offset(offset)).all()
-    if rows:
-        return [item for item, _ in rows], rows[0][1]
-    if not offset:
-        return [], 0
-    return [], session.exec(select(func.count()).select_from(Item).where(*conditions)).one()
+    return fetch_page(
+        session, Item, where=conditions, order_by=(order, tiebreak), limit=limit, offset=offset
+    )
 
 
 def update_item(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -11,6 +10,7 @@ from app.core.exceptions import ConflictError, NotFoundError
 from app.models.user import User
 from app.schemas.auth import MeUpdate
 from app.schemas.user import UserAdminUpdate
+from app.services.page import fetch_page
 from app.services.sessions import revoke_sessions
 
 
@@ -30,9 +30,7 @@ def get_user_by_email(session: Session, *, email: str) -> User:
 
 def list_users(session: Session, *, limit: int, offset: int) -> tuple[list[User], int]:
     """One page of users, oldest first, and the total number of users."""
-    total = session.exec(select(func.count()).select_from(User)).one()
-    page = session.exec(select(User).order_by(col(User.id)).limit(limit).offset(offset)).all()
-    return list(page), total
+    return fetch_page(session, User, order_by=(col(User.id),), limit=limit, offset=offset)
 
 
 def update_profile(session: Session, *, user: User, data: MeUpdate) -> User:

@@ -7,9 +7,9 @@ import uuid
 from flask import Blueprint, Response, request
 from pydantic import MISSING
 
+from app.api.auth import authenticator, current_user
 from app.core.access import public
-from app.core.auth import current_session_id, current_user, current_user_id
-from app.core.auth.guard import authenticator
+from app.core.auth import current_session_id, current_user_id
 from app.core.db import get_session
 from app.core.exceptions import NotFoundError
 from app.core.openapi import validate

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 
-from app import __version__
 from app.core.access import public
 from app.core.openapi import validate
 from app.core.rate_limit import rate_limit_exempt
 from app.core.readiness import run_probes
 from app.core.responses import error, success
 from app.schemas.health import Liveness, Readiness, VersionInfo
+from app.version import __version__
 
 bp = Blueprint("health", __name__, url_prefix="/api/v1")
 

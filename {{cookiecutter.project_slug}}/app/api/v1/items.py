@@ -56,14 +56,7 @@ def list_items(query: ItemListQuery) -> Response:
         q=query.q,
         where=visible(Item),
     )
-    return success(
-        ItemsPublic(
-            data=[ItemPublic.model_validate(item) for item in page],
-            count=count,
-            limit=query.limit,
-            offset=query.offset,
-        )
-    )
+    return success(ItemsPublic.of(page, count=count, query=query))
 
 
 @bp.get("/<item_id>")

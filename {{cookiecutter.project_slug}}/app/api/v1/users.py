@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from app.core.auth import current_user, require_roles
+from app.api.auth import current_user
+from app.core.auth import require_roles
 from app.core.db import get_session
 from app.core.openapi import validate
 from app.core.responses import success
 from app.schemas.auth import UserPublic
-from app.schemas.user import UserAdminUpdate, UserId, UserListQuery, UsersPublic
+from app.schemas.page import PageQuery
+from app.schemas.user import UserAdminUpdate, UserId, UsersPublic
 from app.services import users as service
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users")
@@ -18,17 +20,10 @@ bp = Blueprint("users", __name__, url_prefix="/api/v1/users")
 @bp.get("")
 @require_roles("admin")
 @validate(data=UsersPublic, tags=["users"])
-def list_users(query: UserListQuery) -> Response:
+def list_users(query: PageQuery) -> Response:
     """List users, oldest first."""
     page, count = service.list_users(get_session(), limit=query.limit, offset=query.offset)
-    return success(
-        UsersPublic(
-            data=[UserPublic.model_validate(user) for user in page],
-            count=count,
-            limit=query.limit,
-            offset=query.offset,
-        )
-    )
+    return success(UsersPublic.of(page, count=count, query=query))
 
 
 @bp.get("/<user_id>")

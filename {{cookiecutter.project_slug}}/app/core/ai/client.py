@@ -64,6 +64,19 @@ class StructuredCompletion:
     warnings: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Call:
+    """One call to the provider (one attempt, or one stream), as it ended."""
+
+    provider: str
+    model: str
+    #: "ok", "client_closed" (a stream its reader left) or the error code.
+    outcome: str
+    seconds: float
+    usage: Usage | None = None
+    stream: bool = False
+
+
 class AIClient:
     """Generation through the configured provider, within the settings' limits.
 
@@ -81,6 +94,12 @@ class AIClient:
         self.settings = settings
         self._sleep = sleep
         self.slots = Slots(settings.AI_MAX_CONCURRENT)
+        self._call_listeners: list[Callable[[Call], None]] = []
+
+    def on_call(self, listener: Callable[[Call], None]) -> None:
+        """Call ``listener`` with each :class:`Call` to the provider once it ends
+        (a metrics module counts calls by outcome, and tokens, so)."""
+        self._call_listeners.append(listener)
 
     @property
     def default_model(self) -> str:
@@ -280,6 +299,17 @@ class AIClient:
             attempt=attempt,
             stream=stream,
         )
+        if self._call_listeners:
+            call = Call(
+                self.provider.name,
+                request.model,
+                outcome,
+                time.perf_counter() - started,
+                usage,
+                stream,
+            )
+            for listener in self._call_listeners:
+                listener(call)
 
 
 def _field_error(field: str, message: str, kind: str) -> ValidationFailedError:

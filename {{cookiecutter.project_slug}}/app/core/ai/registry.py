@@ -9,14 +9,24 @@ Providers are imported only when selected, so an unused SDK costs nothing.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import SecretStr
 
 from app.core.ai.base import AIProvider
 
 if TYPE_CHECKING:
     import httpx2
 
-    from app.core.config import Settings
+
+class ProviderSettings(Protocol):
+    """The settings that choose the provider; ``Settings`` has them. (A protocol,
+    because ``Settings`` checks ``AI_PROVIDER`` against ``PROVIDERS``: importing
+    it here would make the two modules import each other.)"""
+
+    AI_PROVIDER: str | None
+    AI_API_KEY: SecretStr | None
+
 
 #: Provider name -> "module:class". The offline fake comes first; the first real
 #: provider is the default when ``AI_PROVIDER`` is unset and ``AI_API_KEY`` is set.
@@ -31,7 +41,7 @@ PROVIDERS: dict[str, str] = {
 }
 
 
-def provider_name(settings: Settings) -> str:
+def provider_name(settings: ProviderSettings) -> str:
     """``AI_PROVIDER``; unset, the first real provider if there is a key, else ``fake``."""
     if settings.AI_PROVIDER:
         return settings.AI_PROVIDER
@@ -40,13 +50,15 @@ def provider_name(settings: Settings) -> str:
     return next(name for name in PROVIDERS if name != "fake")
 
 
-def build_provider(settings: Settings, *, http_client: httpx2.Client | None = None) -> AIProvider:
+def build_provider(
+    settings: ProviderSettings, *, http_client: httpx2.Client | None = None
+) -> AIProvider:
     """The provider ``settings`` select.
 
     :param http_client: The HTTP client the provider's SDK sends with (tests
         pass one over a mock transport); None lets the SDK make its own.
     """
     module_name, _, class_name = PROVIDERS[provider_name(settings)].partition(":")
-    provider_class = getattr(importlib.import_module(module_name), class_name)
+    provider_class: Any = getattr(importlib.import_module(module_name), class_name)
     provider: AIProvider = provider_class(settings, http_client=http_client)
     return provider

@@ -1,4 +1,4 @@
-"""The authenticated caller of the current request: its principal, session and user."""
+"""The authenticated caller of the current request: its principal and session."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ import uuid
 
 from flask import g
 
-from app.core.auth.errors import TokenRevoked
 from app.core.auth.principal import Principal
-from app.core.db import get_session
-from app.models.user import User
 
 
 def current_principal() -> Principal:
@@ -31,18 +28,3 @@ def current_user_id() -> int:
 def current_session_id() -> uuid.UUID:
     """The sign-in session of the current request's access token."""
     return current_principal().session_id
-
-
-def current_user() -> User:
-    """The user who sent the current request, read from the database on first use.
-
-    Authentication does not need the row (the shared session states answer it),
-    so only views that show or change the account pay for reading it.
-    """
-    if "current_user" not in g:
-        user = get_session().get(User, current_user_id())
-        if user is None:  # deleted since the token was checked
-            raise TokenRevoked()
-        g.current_user = user
-    found: User = g.current_user
-    return found

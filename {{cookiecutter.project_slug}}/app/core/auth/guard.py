@@ -1,36 +1,34 @@
 """The Flask side of auth: who may call what, checked before every request.
 
-Deny by default: an endpoint answers 401 without a valid access token unless
-its view is marked ``@public`` (``app.core.access``). ``require_roles`` narrows
-a view to some roles; the users blueprint requires ``admin`` for everything it
+Deny by default: an endpoint answers 401 without valid credentials unless its
+view is marked ``@public`` (``app.core.access``). ``require_roles`` narrows a
+view to some roles; the users blueprint requires ``admin`` for everything it
 will ever hold.
+
+The guard knows no table and no token format: the modules that do plug in,
+when the app is built, with
+
+- :func:`add_scheme`: a way for a request to prove who sent it (the access
+  tokens of ``app.features.auth``, say);
+- :func:`add_check`: a rule that every authenticated request must pass besides
+  its roles (the scopes a credential is limited to, say).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import event, inspect, orm
 
-from app.core import access, caller, scoping
-from app.core.auth import cli
+from app.core import access, caller
 from app.core.auth.errors import AuthenticationRequired, NotAllowed
-from app.core.auth.ownership import OwnerRule
-from app.core.auth.passwords import Passwords
-from app.core.auth.principal import Principal
-from app.core.auth.throttle import SignInThrottle
-from app.core.auth.tokens import TokenCodec, load_keys
-from app.core.cache import BackendError, MemoryBackend
+from app.core.auth.principal import ROLES, Principal
 from app.core.config import Settings
-from app.core.db import db, get_session
-from app.core.exceptions import APIError, ServiceUnavailableError
+from app.core.exceptions import APIError
 from app.core.openapi import add_document_hook, error_response, operations
-from app.models.user import ROLES, User
-from app.services.auth import Authenticator
-from app.services.sessions import CHANGED_USERS, REVOKED_SESSIONS, SessionStates
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,54 +39,57 @@ ROLE_BLUEPRINTS: dict[str, tuple[str, ...]] = {"users": ("admin",)}
 PRIVILEGED_ROLES = ("admin",)
 
 
+@dataclass(frozen=True)
+class Scheme:
+    """A way for a request to prove who sent it."""
+
+    #: The name the OpenAPI document gives it, e.g. ``bearerAuth``.
+    name: str
+    #: Who the request's credentials speak for: None if the request carries none
+    #: of this scheme; raises an ``AuthenticationError`` if they are not valid.
+    authenticate: Callable[[], Principal | None]
+    #: Its OpenAPI security scheme object.
+    openapi: dict[str, Any]
+
+
+#: A rule an authenticated request must pass, given its principal and the view it
+#: calls; raises ``NotAllowed`` (or another ``APIError``) to refuse it.
+Check = Callable[[Principal, Callable[..., Any]], None]
+
+
 def init_app(app: Flask) -> None:
+    """Guard every endpoint of ``app`` (add the schemes that let callers in with
+    :func:`add_scheme`)."""
     settings: Settings = app.extensions["settings"]
-    keys = load_keys(
-        settings.JWT_ALGORITHM,
-        secret=settings.JWT_SECRET_KEY.get_secret_value(),
-        private_key_file=settings.JWT_PRIVATE_KEY_FILE,
-        public_key_file=settings.JWT_PUBLIC_KEY_FILE,
-    )
-    tokens = TokenCodec(
-        keys,
-        issuer=settings.JWT_ISSUER,
-        audience=settings.JWT_AUDIENCE,
-        access_ttl=settings.JWT_ACCESS_TOKEN_TTL,
-        refresh_ttl=settings.JWT_REFRESH_TOKEN_TTL,
-        leeway=settings.JWT_LEEWAY,
-    )
-    passwords = Passwords(
-        time_cost=settings.PASSWORD_HASH_TIME_COST,
-        memory_kib=settings.PASSWORD_HASH_MEMORY_KIB,
-        parallelism=settings.PASSWORD_HASH_PARALLELISM,
-    )
-    states = None
-    shared_store = app.extensions.get("shared_store")
-    backend = shared_store("auth") if shared_store else None
-    if backend is not None and settings.AUTH_SESSION_CACHE_TTL > 0:
-        # A store that all processes share: it can answer "is this session still
-        # usable, and what may its user do?" for them. (A per-process cache could
-        # not see changes made by other processes, so without one the database answers.)
-        states = SessionStates(backend, ttl=settings.AUTH_SESSION_CACHE_TTL)
-        _hold_changes(app, states)
-    app.extensions["authenticator"] = Authenticator(
-        tokens=tokens,
-        passwords=passwords,
-        session_max_age=settings.AUTH_SESSION_MAX_AGE,
-        states=states,
-        throttle=SignInThrottle(backend or MemoryBackend()),
-    )
+    app.extensions["auth_schemes"] = []
+    app.extensions["auth_checks"] = []
     caller.set_resolver(app, _caller_resolver(frozenset(settings.RATE_LIMIT_EXEMPT_ROLES)))
     app.before_request(_authenticate_request)
     add_document_hook(app, _document_security)
-    scoping.add_rule(app, OwnerRule())
-    app.cli.add_command(cli.users)
 
 
-def authenticator() -> Authenticator:
-    """The ``Authenticator`` of the current app."""
-    found: Authenticator = current_app.extensions["authenticator"]
-    return found
+def add_scheme(app: Flask, scheme: Scheme, *, first: bool = False) -> None:
+    """Accept the credentials of ``scheme``.
+
+    Schemes are asked in turn; the first that recognizes the request's
+    credentials decides. Pass ``first=True`` for a scheme that recognizes its own
+    credentials by their form where another scheme would take them too (an API
+    key sent as a bearer token, say).
+    """
+    schemes: list[Scheme] = app.extensions["auth_schemes"]
+    schemes.insert(0, scheme) if first else schemes.append(scheme)
+
+
+def add_check(app: Flask, check: Check) -> None:
+    """Run ``check`` on every request that needs authentication, once its
+    credentials are found valid (before the roles are checked)."""
+    app.extensions["auth_checks"].append(check)
+
+
+def bearer_token() -> str | None:
+    """The token of the request's ``Authorization: Bearer <token>`` header."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def is_public(endpoint: str) -> bool:
@@ -109,100 +110,57 @@ def _authenticate_request() -> None:
 
 
 def _authenticate() -> Principal:
-    """The request's principal, or the error that says why there is none."""
+    """The request's principal, once it passed every check; or the error that
+    says why there is none."""
+    if "principal" in g:
+        principal: Principal = g.principal
+        return principal
     found = _authentication()
+    if found is None:
+        raise AuthenticationRequired()
     if isinstance(found, APIError):
         raise found
+    assert request.endpoint is not None  # only a request to a view is authenticated
+    view = current_app.view_functions[request.endpoint]
+    for check in current_app.extensions["auth_checks"]:
+        check(found, view)
     g.principal = found
     return found
 
 
-def _authentication() -> Principal | APIError:
-    """Check the request's access token once, whoever asks first (the rate
-    limiter, to know who the caller is, or the guard)."""
+def _authentication() -> Principal | APIError | None:
+    """Check the request's credentials once, whoever asks first (the rate
+    limiter, to know who the caller is, or the guard). None: it has none."""
     if "authentication" not in g:
-        token = _bearer_token()
+        found: Principal | APIError | None = None
         try:
-            if token is None:
-                raise AuthenticationRequired()
-            g.authentication = authenticator().authenticate(get_session, access_token=token)
+            for scheme in current_app.extensions["auth_schemes"]:
+                found = scheme.authenticate()
+                if found is not None:
+                    break
         except APIError as exc:
-            g.authentication = exc
-    found: Principal | APIError = g.authentication
-    return found
-
-
-def _bearer_token() -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+            found = exc
+        g.authentication = found
+    authentication: Principal | APIError | None = g.authentication
+    return authentication
 
 
 def _caller_resolver(exempt_roles: frozenset[str]) -> caller.Resolver:
-    """Identify the caller by its access token, checked against the session and
+    """Identify the caller by its credentials, checked against the session and
     the user as they are now: a signed-out or demoted user is no longer exempt."""
 
     def resolve() -> caller.Caller | None:
-        if _bearer_token() is None:
-            return None
         found = _authentication()
-        if isinstance(found, APIError):
+        if not isinstance(found, Principal):
             return None
         return caller.Caller(
-            key=f"user:{found.user_id}",
+            key=found.caller_key,
             roles=found.roles,
             unlimited=bool(found.roles & exempt_roles),
             privileged=found.is_admin,
         )
 
     return resolve
-
-
-class SessionStateUnavailable(ServiceUnavailableError):
-    code = "AUTH_STATE_UNAVAILABLE"
-    message = (
-        "The change could not be made visible to every server, so nothing was changed. "
-        "Retry after the seconds in Retry-After."
-    )
-
-    def __init__(self) -> None:
-        super().__init__(headers={"Retry-After": "1"})
-
-
-def _hold_changes(app: Flask, states: SessionStates) -> None:
-    """Before a transaction that ends sessions or changes users commits, mark
-    them as changing in the shared states (``SessionStates.hold``); if that
-    fails, the commit fails with 503 and nothing changes."""
-    with app.app_context():
-        sessionmaker = db.sessionmaker
-
-    @event.listens_for(sessionmaker, "before_flush")
-    def note_changed_users(session: orm.Session, _context: object, _instances: object) -> None:
-        changed = session.info.setdefault(CHANGED_USERS, set())
-        for user in session.deleted:
-            if isinstance(user, User):
-                changed.add(user.id)
-        for user in session.dirty:
-            attributes = inspect(user).attrs if isinstance(user, User) else None
-            if attributes is not None and any(
-                attributes[name].history.has_changes() for name in ("roles", "is_active")
-            ):
-                changed.add(user.id)
-
-    @event.listens_for(sessionmaker, "before_commit")
-    def hold(session: orm.Session) -> None:
-        session.flush()  # so that every change is noted
-        sessions = session.info.get(REVOKED_SESSIONS, set())
-        users = session.info.get(CHANGED_USERS, set())
-        try:
-            states.hold(sessions=sessions, users=users)
-        except BackendError as exc:
-            raise SessionStateUnavailable() from exc
-
-    @event.listens_for(sessionmaker, "after_transaction_end")
-    def forget(session: orm.Session, transaction: orm.SessionTransaction) -> None:
-        if transaction.parent is None:
-            session.info.pop(REVOKED_SESSIONS, None)
-            session.info.pop(CHANGED_USERS, None)
 
 
 def require_auth(view: F) -> F:
@@ -247,17 +205,17 @@ def check_roles(principal: Principal, roles: Iterable[str]) -> None:
 
 
 def _document_security(document: dict[str, Any], app: Flask) -> None:
-    """Mark every protected operation with the bearer scheme and its 401 (and 403)."""
+    """Mark every protected operation with the accepted schemes and its 401 (and 403)."""
+    schemes: list[Scheme] = app.extensions["auth_schemes"]
     components = document.setdefault("components", {})
-    components.setdefault("securitySchemes", {})["bearerAuth"] = {
-        "type": "http",
-        "scheme": "bearer",
-        "bearerFormat": "JWT",
-    }
+    components.setdefault("securitySchemes", {}).update(
+        {scheme.name: scheme.openapi for scheme in schemes}
+    )
     for rule, view, operation in operations(document, app):
         if access.is_public(view):
             continue
-        operation["security"] = [{"bearerAuth": []}]
+        # Any one of the schemes will do.
+        operation["security"] = [{scheme.name: []} for scheme in schemes]
         responses = operation.setdefault("responses", {})
         responses["401"] = error_response("Missing, invalid, expired or revoked access token")
         blueprint, _, _ = rule.endpoint.rpartition(".")

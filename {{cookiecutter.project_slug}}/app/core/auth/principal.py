@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+#: Every role a user can hold; ``require_roles`` accepts only these.
+ROLES = ("user", "admin")
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -21,3 +24,8 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
+
+    @property
+    def caller_key(self) -> str:
+        """Who rate limits count this caller as (``app.core.caller``)."""
+        return f"user:{self.user_id}"

@@ -23,6 +23,8 @@ from app.core.cache import keys
 from app.core.cache.backends import BackendError, CacheBackend, FailFast
 
 T = TypeVar("T")
+#: Told of each lookup the store answered: whether it hit, and the namespace.
+LookupListener = Callable[[bool, str | None], None]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,12 @@ class CacheManager:
         self._guard = FailFast(retry_interval)
         self._pending_invalidations: set[str] = set()
         self._lock = threading.Lock()
+        self._lookup_listeners: list[LookupListener] = []
+
+    def on_lookup(self, listener: LookupListener) -> None:
+        """Call ``listener(hit, namespace)`` after each lookup the store answers
+        (a metrics module counts hits and misses so)."""
+        self._lookup_listeners.append(listener)
 
     # -- the API -------------------------------------------------------------
 
@@ -83,6 +91,7 @@ class CacheManager:
             _, _, value = self._read(key, namespace)
         except BackendError:
             return default
+        self._looked_up(value is not _MISS, namespace)
         return default if value is _MISS else value
 
     def set(
@@ -131,6 +140,7 @@ class CacheManager:
             return func()
         try:
             full_key, generation, value = self._read(key, namespace)
+            self._looked_up(value is not _MISS, namespace)
             if value is not _MISS:
                 return cast(T, value)
             if generation is _BYPASS:
@@ -257,6 +267,10 @@ class CacheManager:
         generation_key = keys.generation_key(self.version, namespace)
         current = self._guard.call(self.backend.get, generation_key)
         return full_key, self._generation(generation_key, current)
+
+    def _looked_up(self, hit: bool, namespace: str | None) -> None:
+        for listener in self._lookup_listeners:
+            listener(hit, namespace)
 
     def _read(self, key: str, namespace: str | None) -> tuple[str, Any, Any]:
         """``(backend key, generation, value or _MISS)`` in one round trip: a plain

@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from pydantic import ValidationError
 
+from app.api.auth import authenticator
+from app.core.auth.principal import ROLES
 from app.core.db import get_session
 from app.core.exceptions import APIError
-from app.models.user import ROLES
 from app.schemas.auth import UserCreate
 from app.services import users as service
 
@@ -43,7 +43,7 @@ def create(email: str, full_name: str, password: str, admin: bool) -> None:
     roles = ["user", "admin"] if admin else ["user"]
     session = get_session()
     with reported():
-        user = current_app.extensions["authenticator"].register(session, data=data, roles=roles)
+        user = authenticator().register(session, data=data, roles=roles)
     session.commit()
     click.echo(f"Created user {user.id} <{user.email}> with roles {', '.join(user.roles)}.")
 
