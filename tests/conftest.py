@@ -26,6 +26,9 @@ POSTGRES_URL = os.environ.get(
 #: Redis for the bakes' suites; each run of a suite writes under a key prefix of
 #: its own and deletes its keys afterwards.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+#: Hypothesis works out which characters UTF-8 can encode (2-3 s of CPU) once per
+#: storage directory and keeps the answer there: one directory for every bake.
+HYPOTHESIS_STORAGE = TEMPLATE / "build" / "hypothesis"
 UNRENDERED = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
 
 
@@ -163,6 +166,7 @@ def project_env(**overrides: str) -> dict[str, str]:
             ("PYTEST_", "DATABASE_", "REDIS_", "VIRTUAL_ENV", "AI_", "OPENAI_", "ANTHROPIC_")
         )
     }
+    env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(HYPOTHESIS_STORAGE)
     env.update(overrides)
     return env
 
