@@ -71,10 +71,18 @@ def node_tools() -> None:
         run("npm", "ci", "--no-audit", "--no-fund", "--silent")
 
 
+def test_workers(pytest_args: list[str]) -> list[str]:
+    """Two pytest workers per CPU, unless the arguments choose: most of a bake's
+    checks wait on the subprocesses they start, so one per CPU leaves CPUs idle."""
+    if any(arg in ("-n", "--numprocesses") or arg.startswith("-n") for arg in pytest_args):
+        return []
+    return ["-n", str(2 * len(os.sched_getaffinity(0)))]
+
+
 def test(pytest_args: list[str]) -> None:
     uv()
     node_tools()
-    run(BIN / "python", "-m", "pytest", *pytest_args)
+    run(BIN / "python", "-m", "pytest", *test_workers(pytest_args), *pytest_args)
 
 
 #: The benchmark scripts, in the order ``bench`` runs them.

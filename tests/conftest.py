@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,9 @@ POSTGRES_URL = os.environ.get(
 #: Redis for the bakes' suites; each run of a suite writes under a key prefix of
 #: its own and deletes its keys afterwards.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+#: Hypothesis works out which characters UTF-8 can encode (2-3 s of CPU) once per
+#: storage directory and keeps the answer there: one directory for every bake.
+HYPOTHESIS_STORAGE = TEMPLATE / "build" / "hypothesis"
 UNRENDERED = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
 
 
@@ -34,6 +39,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run the full generated suite of every valid combination, not just a "
         "covering set (the nightly run)",
     )
+
+
+#: ``CPU_LOG=path``: append each test's CPU seconds (its own and its subprocesses')
+#: and wall seconds to ``path``, to find what the suite's time goes to.
+CPU_LOG = os.environ.get("CPU_LOG")
+
+
+def cpu_seconds() -> float:
+    ours, theirs = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return ours.ru_utime + ours.ru_stime + theirs.ru_utime + theirs.ru_stime
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
+    if not CPU_LOG:
+        return (yield)
+    cpu, wall = cpu_seconds(), time.monotonic()
+    try:
+        return (yield)
+    finally:
+        line = f"{cpu_seconds() - cpu:.1f}\t{time.monotonic() - wall:.1f}\t{item.nodeid}\n"
+        with open(CPU_LOG, "a") as log:
+            log.write(line)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -136,6 +166,7 @@ def project_env(**overrides: str) -> dict[str, str]:
             ("PYTEST_", "DATABASE_", "REDIS_", "VIRTUAL_ENV", "AI_", "OPENAI_", "ANTHROPIC_")
         )
     }
+    env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(HYPOTHESIS_STORAGE)
     env.update(overrides)
     return env
 

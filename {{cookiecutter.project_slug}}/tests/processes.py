@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -88,9 +88,29 @@ def run_worker(env: dict[str, str], log: Path, timeout: float = 60) -> str:
 
 
 @contextmanager
+def gunicorns(env: dict[str, str], logs: list[Path], app_spec: str) -> Iterator[list[str]]:
+    """A gunicorn server (one worker) of ``app_spec`` per log file, each on a free
+    loopback port; started together, yields their base URLs once each answers
+    ``/api/v1/health``."""
+    with ExitStack() as stack:
+        starting = [stack.enter_context(_gunicorn(env, log, app_spec)) for log in logs]
+        for base, process, log in starting:
+            _wait_until_ready(base, process, log)
+        yield [base for base, _, _ in starting]
+
+
+@contextmanager
 def gunicorn(env: dict[str, str], log: Path, app_spec: str) -> Iterator[str]:
-    """A gunicorn server (one worker) of ``app_spec`` on a free loopback port; yields
-    its base URL once it answers ``/api/v1/health``."""
+    """One server, as :func:`gunicorns` starts them."""
+    with gunicorns(env, [log], app_spec) as (base,):
+        yield base
+
+
+@contextmanager
+def _gunicorn(
+    env: dict[str, str], log: Path, app_spec: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    """Start gunicorn, without waiting for it; stop it at the end."""
     with socket.socket() as sock:  # a free port, for gunicorn to bind
         sock.bind(("127.0.0.1", 0))
         bind = f"127.0.0.1:{sock.getsockname()[1]}"
@@ -106,21 +126,23 @@ def gunicorn(env: dict[str, str], log: Path, app_spec: str) -> Iterator[str]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    base = f"http://{bind}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/v1/health", timeout=5):  # noqa: S310
-                    break
-            except (OSError, urllib.error.URLError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}") from None
-                time.sleep(0.02)
-        yield base
+        yield f"http://{bind}", process, log
     finally:
         # SIGINT: gunicorn's quick shutdown (SIGTERM's graceful one waits on idle
         # keep-alive loops for up to a second).
         with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=30)
+
+
+def _wait_until_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/api/v1/health", timeout=5):  # noqa: S310
+                return
+        except (OSError, urllib.error.URLError):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}") from None
+            time.sleep(0.02)

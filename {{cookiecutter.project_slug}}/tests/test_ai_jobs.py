@@ -17,7 +17,7 @@ from tests.fixtures.ai import AI_TEST_KEY, GENERATE
 from tests.fixtures.redis import run_burst_worker
 
 #: Workers are forked from one preloaded process; one xdist worker runs these tests.
-pytestmark = pytest.mark.xdist_group("processes")
+pytestmark = pytest.mark.xdist_group("workers")
 
 AI_JOBS = "/api/v1/ai/jobs"
 

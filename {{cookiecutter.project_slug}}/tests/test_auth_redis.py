@@ -253,7 +253,7 @@ def test_a_deleted_item_is_never_served_from_the_cache_again(
     assert second.get(url, headers=headers).status_code == 404
 
 
-@pytest.mark.xdist_group("processes")
+@pytest.mark.xdist_group("instances")
 def test_a_session_revoked_through_one_instance_is_refused_by_the_other(
     instances: tuple[str, str],
 ) -> None:

@@ -28,7 +28,7 @@ from tests.fixtures.redis import run_burst_worker, worker_env
 
 #: Every test here starts workers: one xdist worker runs them all, forking them from one
 #: preloaded process (``tests.processes``).
-pytestmark = pytest.mark.xdist_group("processes")
+pytestmark = pytest.mark.xdist_group("workers")
 
 JOBS = "/api/v1/jobs"
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-# With the other tests that start servers, on one test worker.
-pytestmark = pytest.mark.xdist_group("processes")
+# One test worker runs these: they start servers under hundreds of slow clients.
+pytestmark = pytest.mark.xdist_group("serving")
 
 PROJECT = Path(__file__).resolve().parents[1]
 SLOW_CLIENTS = 300

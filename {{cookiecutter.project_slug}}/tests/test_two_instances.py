@@ -13,7 +13,7 @@ import pytest
 from tests.cached_resource import LIMITED_URL, URL
 
 #: Every test here uses the two servers of the ``instances`` fixture: one xdist worker starts them.
-pytestmark = pytest.mark.xdist_group("processes")
+pytestmark = pytest.mark.xdist_group("instances")
 
 
 def call(
