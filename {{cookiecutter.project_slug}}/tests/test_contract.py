@@ -19,9 +19,9 @@ the document allows can still make a body too large, which answers 413), no
 generated text holds NUL, which the server refuses wherever it appears
 (``test_errors.py``) and the document says in words: a pattern on every string
 would make generation forty times slower; and a generated ``response_schema``
-(an AI request's JSON Schema, which the document can only call an object) uses
-no JSON Schema keyword: the rules for those (a valid schema, no recursion, no
-``pattern``...) are in its description and in ``test_ai_api.py``.
+(a JSON Schema sent for the reply, which the document can only call an object)
+uses no JSON Schema keyword: the rules for those (a valid schema, no recursion,
+no ``pattern``...) are in its description, and tested where it is served.
 """
 
 from __future__ import annotations
