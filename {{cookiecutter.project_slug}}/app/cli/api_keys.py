@@ -26,8 +26,10 @@ def list_keys(email: str) -> None:
     for key in rows:
         state = "revoked" if key.revoked_at else "active"
         used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
-        click.echo(f"{key.id}  {key.prefix}  {state:7}  last used {used}  {key.name!r}  "
-                   f"{','.join(key.scopes)}")
+        click.echo(
+            f"{key.id}  {key.prefix}  {state:7}  last used {used}  {key.name!r}  "
+            f"{','.join(key.scopes)}"
+        )
     click.echo(f"{count} key(s) of {user.email}.")
 
 

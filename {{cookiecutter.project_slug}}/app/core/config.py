@@ -209,7 +209,8 @@ class Settings(BaseSettings):
 
     #: Start of every API key (``<prefix>_<id>_<secret>``), so secret scanners can find leaks.
     API_KEY_PREFIX: str = Field(
-        default="{{ cookiecutter.project_slug }}", pattern=r"^[a-z][a-z0-9_]{0,31}$"
+        default="{{ cookiecutter.project_slug }}",
+        pattern=r"^[a-z][a-z0-9_]{0,31}$",
     )
     #: Key of the HMAC that stored key secrets are hashed with. Unset: derived from
     #: SECRET_KEY, so rotating SECRET_KEY then invalidates every API key.

@@ -53,8 +53,8 @@ def create_key(json: ApiKeyCreate) -> Response:
         )
     except BackendError as exc:
         raise KeyStateUnavailable() from exc
-    created = ApiKeyCreated.model_validate({**ApiKeyPublic.model_validate(key).model_dump(), "key": text})
-    return success(created, status=201)
+    public = ApiKeyPublic.model_validate(key)
+    return success(ApiKeyCreated(**public.model_dump(), key=text), status=201)
 
 
 @bp.get("")
