@@ -217,8 +217,9 @@ class Settings(BaseSettings):
     API_KEY_PEPPER: SecretStr | None = None
     #: Keys a user may have that are not revoked.
     API_KEY_MAX_PER_USER: int = Field(default=20, ge=1, le=1000)
-    #: Seconds a key's state may be served from Redis before the database is
-    #: asked again; revocations drop it at once. 0: always ask the database.
+    #: Seconds a key's state may be served from the store every process shares
+    #: before the database is asked again; revocations drop it at once. 0:
+    #: always ask the database.
     API_KEY_CACHE_TTL: float = Field(default=30, ge=0)
 {%- endif %}
 {%- if cookiecutter.ai_provider != "none" %}

@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask, request
 
-from app.api.api_keys import KeyPrincipal, api_keys, required_scope
+from app.api.api_keys import KeyPrincipal, api_keys, available_scopes, required_scope
 from app.api.auth import authenticator
 from app.api.v1 import api_keys as api_keys_api
 from app.cli.api_keys import api_keys as api_keys_cli
@@ -29,6 +29,7 @@ from app.core.db import get_session
 from app.core.exceptions import ForbiddenError
 from app.core.openapi import add_document_hook, error_response, operations
 from app.models import api_key  # noqa: F401 - its table, for the migrations
+from app.schemas.api_key import ApiKeyCreate
 from app.services.api_keys import ApiKeyRevoked, ApiKeys, KeyFormat, KeyHasher, KeyStates
 
 SCHEME_NAME = "apiKey"
@@ -144,3 +145,6 @@ def _document_scopes(document: dict[str, Any], app: Flask) -> None:
                 "403", error_response(f"An API key without the scope {scope}")
             )
         operation["security"] = requirements
+    # The scopes a new key may have are this app's, not any that match the pattern.
+    scopes = document["components"]["schemas"][ApiKeyCreate.__name__]["properties"]["scopes"]
+    scopes["items"]["enum"] = sorted(available_scopes(app))
