@@ -201,6 +201,31 @@ MANIFEST: dict[str, Feature] = {
         paths=("app/core/ai/providers/anthropic.py", "tests/wire/anthropic_api.py"),
         leftovers=(r"(?i)anthropic",),
     ),
+    "api_keys": Feature(
+        when={"use_api_keys": (True,)},
+        paths=(
+            "app/api/api_keys.py",
+            "app/api/v1/api_keys.py",
+            "app/cli/api_keys.py",
+            "app/features/api_keys.py",
+            "app/models/api_key.py",
+            "app/schemas/api_key.py",
+            "app/services/api_keys.py",
+            "migrations/2026_01_04_0004_create_api_keys.py",
+            "tests/test_api_keys.py",
+        ),
+        leftovers=(
+            r"(?i)api[-_ ]keys",
+            r"ApiKey",
+            r"API_KEY_(PREFIX|PEPPER|MAX|CACHE)",
+            r"X-API-Key",
+            r"KeyPrincipal",
+        ),
+    ),
+    "api_keys_redis": Feature(
+        when={"use_api_keys": (True,), "use_redis": (True,)},
+        paths=("tests/test_api_keys_redis.py",),
+    ),
     "auth_redis": Feature(
         when={"use_auth": (True,), "use_redis": (True,)},
         paths=("tests/test_auth_redis.py",),

@@ -34,6 +34,9 @@ EXTENSIONS = (
 {%- if cookiecutter.use_auth %}
     "app.features.auth",
 {%- endif %}
+{%- if cookiecutter.use_api_keys %}
+    "app.features.api_keys",
+{%- endif %}
 {%- if cookiecutter.ai_provider != "none" %}
     "app.features.ai",
 {%- endif %}

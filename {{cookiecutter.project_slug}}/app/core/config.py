@@ -205,6 +205,23 @@ class Settings(BaseSettings):
     #: Roles that rate limits do not apply to (comma separated), e.g. "admin".
     RATE_LIMIT_EXEMPT_ROLES: CommaSeparated = []
 {%- endif %}
+{%- if cookiecutter.use_api_keys %}
+
+    #: Start of every API key (``<prefix>_<id>_<secret>``), so secret scanners can find leaks.
+    API_KEY_PREFIX: str = Field(
+        default="{{ cookiecutter.project_slug }}",
+        pattern=r"^[a-z][a-z0-9_]{0,31}$",
+    )
+    #: Key of the HMAC that stored key secrets are hashed with. Unset: derived from
+    #: SECRET_KEY, so rotating SECRET_KEY then invalidates every API key.
+    API_KEY_PEPPER: SecretStr | None = None
+    #: Keys a user may have that are not revoked.
+    API_KEY_MAX_PER_USER: int = Field(default=20, ge=1, le=1000)
+    #: Seconds a key's state may be served from the store every process shares
+    #: before the database is asked again; revocations drop it at once. 0:
+    #: always ask the database.
+    API_KEY_CACHE_TTL: float = Field(default=30, ge=0)
+{%- endif %}
 {%- if cookiecutter.ai_provider != "none" %}
 
     #: The AI provider (see app/core/ai/registry.py). Unset: the real one when

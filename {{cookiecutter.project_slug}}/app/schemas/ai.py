@@ -57,7 +57,7 @@ class GenerateRequest(BaseModel):
     max_tokens: int | None = Field(
         default=None, ge=1, description="Longest reply in tokens; at most the server's cap."
     )
-    temperature: float | None = Field(default=None, ge=0, le=2)
+    temperature: float | None = Field(default=None, ge=0, le=2, strict=True)  # not `false`
     response_schema: dict[str, Any] | None = Field(
         default=None,
         description="A JSON Schema: the reply is validated against it and returned as 'data'. "
