@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tomllib
@@ -12,6 +13,20 @@ import pexpect
 from tests.conftest import TEMPLATE
 
 PROMPT_END = r"\): "
+
+
+#: The questions, in the order cookiecutter asks them.
+QUESTIONS = [
+    name
+    for name in json.loads((TEMPLATE / "cookiecutter.json").read_text())
+    if not name.startswith("_")
+]
+
+
+def typed(answers: dict[str, str]) -> list[str]:
+    """What to type at each prompt: ``answers`` by question, Enter (the default) at the others."""
+    assert set(answers) <= set(QUESTIONS), set(answers) - set(QUESTIONS)
+    return [answers.get(question, "") for question in QUESTIONS]
 
 
 def answer_prompts(output_dir: Path, answers: list[str]) -> tuple[int, str]:
@@ -34,12 +49,22 @@ def answer_prompts(output_dir: Path, answers: list[str]) -> tuple[int, str]:
 
 
 def test_typed_answers_produce_the_project(tmp_path: Path) -> None:
-    # name, slug (accept the derived one), description, author, email, version,
-    # license 2 (BSD-3-Clause), Python 2 (3.12), database 2 (sqlite), no auth,
-    # no Redis, AI 2 (anthropic).
-    answers = ["Shop API", "", "Sells things.", "Ada", "ada@example.com", "1.2.3"]
-    answers += ["2", "2", "2", "n", "n", "2"]
-    status, output = answer_prompts(tmp_path, answers)
+    # The slug derived from the name; choices by number: BSD-3-Clause, Python 3.12,
+    # sqlite, anthropic; the other questions at their defaults.
+    answers = {
+        "project_name": "Shop API",
+        "description": "Sells things.",
+        "author_name": "Ada",
+        "author_email": "ada@example.com",
+        "version": "1.2.3",
+        "license": "2",
+        "python_version": "2",
+        "database": "2",
+        "use_auth": "n",
+        "use_redis": "n",
+        "ai_provider": "2",
+    }
+    status, output = answer_prompts(tmp_path, typed(answers))
     assert status == 0, output
     project = tmp_path / "shop_api"
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
@@ -59,8 +84,9 @@ def test_typed_answers_produce_the_project(tmp_path: Path) -> None:
 
 
 def test_a_bad_typed_answer_is_refused_with_its_message(tmp_path: Path) -> None:
-    answers = ["Shop API", "class", "", "", "", "", "", "", "", "", "", ""]
-    status, output = answer_prompts(tmp_path, answers)
+    status, output = answer_prompts(
+        tmp_path, typed({"project_name": "Shop API", "project_slug": "class"})
+    )
     assert status != 0
     assert "project_slug 'class' is a Python keyword" in output
     assert not (tmp_path / "class").exists()
