@@ -13,6 +13,7 @@ it edits the list of headers the response is about to send, instead of a
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -57,25 +58,45 @@ class JSONFormatter(logging.Formatter):
     """Render a record as one JSON line, with its ``extra=`` fields at the top level."""
 
     def format(self, record: logging.LogRecord) -> str:
+        fields = record.__dict__
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": _timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if has_request_context():
+        if "request_id" not in fields and has_request_context():
             entry["request_id"] = get_request_id()
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+        for key, value in fields.items():
+            if key not in _STANDARD_ATTRS and key[0] != "_":
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps({key: _bounded(value) for key, value in entry.items()}, default=str)
+        for key, value in entry.items():
+            # Only long text and containers can make a long line.
+            if isinstance(value, _CONTAINERS) or (
+                type(value) is str and len(value) > MAX_LOG_FIELD_CHARS
+            ):
+                entry[key] = _bounded(value)
+        return json.dumps(entry, default=str)
+
+
+_CONTAINERS = (list, dict, tuple)
+
+
+def _timestamp(created: float) -> str:
+    """``created`` in ISO 8601 with milliseconds, in UTC (``2026-01-02T03:04:05.678+00:00``)."""
+    whole = int(created)
+    return f"{_second(whole)}.{int((created - whole) * 1000):03d}+00:00"
+
+
+@functools.lru_cache(maxsize=4)
+def _second(whole: int) -> str:
+    # The records of one second share its text.
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _bounded(value: Any) -> Any:
-    if not isinstance(value, str | list | dict | tuple):
-        return value
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     if len(text) <= MAX_LOG_FIELD_CHARS:
         return value
