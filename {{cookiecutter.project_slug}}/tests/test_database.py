@@ -211,8 +211,8 @@ def test_a_dropped_connection_costs_one_503_then_the_pool_connects_anew(
     client = app.test_client()
     try:
         first = client.get("/_test/backend")
-        with engine.connect() as admin:
-            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first.json["pid"]})  # type: ignore[index]
+        with engine.connect() as server:
+            server.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first.json["pid"]})  # type: ignore[index]
         dropped = client.get("/_test/backend")
         then = client.get("/_test/backend")
     finally:
