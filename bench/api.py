@@ -299,6 +299,35 @@ def slow_clients(port: int, count: int, seconds: float) -> tuple[list[float], li
     return during, after
 
 
+def production_env(database_url: str, prefix: str, **overrides: str) -> dict[str, str]:
+    """The environment of the baked project in the production profile, on the
+    bench's database and Redis key prefix."""
+    return clean_env(
+        APP_ENV="production",
+        SECRET_KEY="s" * 48,
+        JWT_SECRET_KEY="j" * 48,
+        DATABASE_URL=database_url,
+        REDIS_URL=REDIS_URL,
+        REDIS_KEY_PREFIX=prefix,
+        AI_API_KEY="sk-bench-never-called",
+        # Budgets too large to be met: the cost of counting, not of refusing.
+        RATE_LIMIT_DEFAULT="10000000/minute",
+        RATE_LIMIT_WRITES="10000000/minute",
+        **overrides,
+    )
+
+
+def migrate(project: Path, env: dict[str, str]) -> None:
+    """Create the project's tables."""
+    subprocess.run(
+        [BIN / "python", "-m", "flask", "--app", "app", "db", "upgrade"],
+        cwd=project,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
 def describe_ms(samples: list[float]) -> str:
     ordered = sorted(samples)
     median, worst = statistics.median(ordered), ordered[-1]
@@ -325,25 +354,8 @@ def main() -> None:
         project = bake(tmp / "bake")
         database_url = stack.enter_context(database())
         prefix = stack.enter_context(redis_prefix())
-        env = clean_env(
-            APP_ENV="production",
-            SECRET_KEY="s" * 48,
-            JWT_SECRET_KEY="j" * 48,
-            DATABASE_URL=database_url,
-            REDIS_URL=REDIS_URL,
-            REDIS_KEY_PREFIX=prefix,
-            AI_API_KEY="sk-bench-never-called",
-            # Budgets too large to be met: the cost of counting, not of refusing.
-            RATE_LIMIT_DEFAULT="10000000/minute",
-            RATE_LIMIT_WRITES="10000000/minute",
-        )
-        subprocess.run(
-            [BIN / "python", "-m", "flask", "--app", "app", "db", "upgrade"],
-            cwd=project,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        env = production_env(database_url, prefix)
+        migrate(project, env)
         config = project / "gunicorn.conf.py"
         bare = tmp / "bare"
         bare.mkdir()

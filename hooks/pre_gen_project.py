@@ -29,7 +29,6 @@ PROJECT_MODULES = frozenset(
         "flask",
         "flask_alembic",
         "flask_cors",
-        "flask_limiter",
         "flask_sqlalchemy_lite",
         "flask_swagger_ui",
         "gunicorn",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib import import_module
 
 from flask import Flask
@@ -57,6 +58,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     """
     settings = settings or Settings()
     app = Flask(__name__)
+    # Flask asks whether each hook and view is a coroutine function on every
+    # request; the answer never changes, so ask once per function.
+    app.ensure_sync = functools.lru_cache(maxsize=None)(app.ensure_sync)  # type: ignore[method-assign]
     app.config.from_mapping(settings.flask_config())
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the envelope's field order
     app.extensions["settings"] = settings

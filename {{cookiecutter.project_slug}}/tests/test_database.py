@@ -157,7 +157,6 @@ def test_postgres_engines_get_pool_and_timeout_settings() -> None:
         DATABASE_STATEMENT_TIMEOUT_MS=1500,
     )
     options = engine_options(settings)
-    assert options["pool_pre_ping"] is True
     assert options["pool_size"] == 7
     assert options["connect_args"]["options"] == "-c statement_timeout=1500"
 
@@ -192,6 +191,40 @@ def test_an_exhausted_connection_pool_answers_503(client: FlaskClient) -> None:
     assert response.json is not None
     assert response.json["error"]["code"] == "DATABASE_BUSY"
     assert response.headers["Retry-After"] == "1"
+
+
+def test_a_dropped_connection_costs_one_503_then_the_pool_connects_anew(
+    database_url: str,
+) -> None:
+    """Pooled connections are not pinged before use: one that the server dropped
+    fails the request that gets it, as an outage (503), and no other request."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs a database server that can end a connection")
+    app = create_app(make_settings())  # its own connections, outside the test's transaction
+
+    @app.get("/_test/backend")
+    @public
+    def backend() -> Any:
+        return {"pid": get_session().execute(text("SELECT pg_backend_pid()")).scalar()}
+
+    engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    client = app.test_client()
+    try:
+        first = client.get("/_test/backend")
+        with engine.connect() as server:
+            server.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first.json["pid"]})  # type: ignore[index]
+        dropped = client.get("/_test/backend")
+        then = client.get("/_test/backend")
+    finally:
+        engine.dispose()
+        with app.app_context():
+            db.engine.dispose()
+    assert first.status_code == 200
+    assert dropped.status_code == 503
+    assert dropped.json["error"]["code"] == "DATABASE_UNAVAILABLE"  # type: ignore[index]
+    assert dropped.headers["Retry-After"] == "1"
+    assert then.status_code == 200
+    assert then.json["pid"] != first.json["pid"]  # type: ignore[index]
 
 
 def test_a_commit_that_fails_answers_503_not_success(database_url: str) -> None:

@@ -83,7 +83,7 @@ def test_with_redis_down_requests_are_served_fast(
     assert client.get(URL).json["data"] == {"name": "still works"}  # type: ignore[index]
     # Logged once per outage, not once per request.
     assert caplog.text.count("Cache unavailable") == 1
-    assert caplog.text.count("Rate limit storage unreachable") == 1
+    assert caplog.text.count("Rate-limit store unavailable") == 1
 
 
 def test_with_redis_down_a_write_that_invalidates_answers_503(

@@ -43,6 +43,12 @@ def set_resolver(app: Flask, resolver: Resolver) -> None:
     app.extensions["caller_resolver"] = resolver
 
 
+def identifies_callers() -> bool:
+    """Whether a module identifies callers; then it refuses anonymous calls of
+    views not marked ``@public`` (``app.core.access``)."""
+    return current_app.extensions["caller_resolver"] is not None
+
+
 def current_caller() -> Caller | None:
     """The caller of the current request (resolved once per request)."""
     if "caller" not in g:

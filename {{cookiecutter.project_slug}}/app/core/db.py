@@ -88,7 +88,13 @@ def engine_options(settings: Settings) -> dict[str, Any]:
     }
     if url.get_backend_name() == "postgresql":
         options.update(
-            pool_pre_ping=True,
+            # No ping before each checkout: it costs a round trip on every
+            # request. A connection the server dropped fails its first statement
+            # instead: that request answers 503 DATABASE_UNAVAILABLE (Retry-After),
+            # the pool drops every connection as old as it, and the next request
+            # connects anew. Recycling replaces connections before the idle
+            # timeouts of servers and proxies close them.
+            pool_pre_ping=False,
             pool_size=settings.DATABASE_POOL_SIZE,
             max_overflow=settings.DATABASE_MAX_OVERFLOW,
             pool_recycle=settings.DATABASE_POOL_RECYCLE,

@@ -3,22 +3,32 @@
 Every record carries the id of the request it belongs to. The id comes from a
 well-formed incoming ``X-Request-ID`` header, or is generated, and is returned on
 every response so clients and log searches can meet in the middle.
+
+The request id, the request's log line and the headers every response carries
+(``add_response_headers``: the security headers, say) are the work of one thin
+WSGI middleware around the app, :class:`RequestLog`, rather than of Flask hooks:
+it edits the list of headers the response is about to send, instead of a
+``Headers`` object once per header, and it sees every response, errors included.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
+#: Where the middleware leaves the request id, in the WSGI environ.
+REQUEST_ID_KEY = "app.request_id"
 #: Longest text of one field of a log line (message, traceback, extra field):
 #: a huge value (an upstream's reply, say) cannot make a huge line. The start
 #: and the end are kept; a traceback's end is where it failed.
@@ -32,36 +42,61 @@ request_logger = logging.getLogger("app.request")
 
 def get_request_id() -> str:
     """The id of the current request, taken from the client or generated once."""
-    if "request_id" not in g:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    request_id: str = g.request_id
+    environ = request.environ
+    request_id: str | None = environ.get(REQUEST_ID_KEY)
+    if request_id is None:  # a request context made without the middleware
+        request_id = environ[REQUEST_ID_KEY] = _request_id(environ)
     return request_id
+
+
+def _request_id(environ: dict[str, Any]) -> str:
+    incoming: str = environ.get("HTTP_X_REQUEST_ID", "")
+    return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
 
 
 class JSONFormatter(logging.Formatter):
     """Render a record as one JSON line, with its ``extra=`` fields at the top level."""
 
     def format(self, record: logging.LogRecord) -> str:
+        fields = record.__dict__
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": _timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if has_request_context():
+        if "request_id" not in fields and has_request_context():
             entry["request_id"] = get_request_id()
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+        for key, value in fields.items():
+            if key not in _STANDARD_ATTRS and key[0] != "_":
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps({key: _bounded(value) for key, value in entry.items()}, default=str)
+        for key, value in entry.items():
+            # Only long text and containers can make a long line.
+            if isinstance(value, _CONTAINERS) or (
+                type(value) is str and len(value) > MAX_LOG_FIELD_CHARS
+            ):
+                entry[key] = _bounded(value)
+        return json.dumps(entry, default=str)
+
+
+_CONTAINERS = (list, dict, tuple)
+
+
+def _timestamp(created: float) -> str:
+    """``created`` in ISO 8601 with milliseconds, in UTC (``2026-01-02T03:04:05.678+00:00``)."""
+    whole = int(created)
+    return f"{_second(whole)}.{int((created - whole) * 1000):03d}+00:00"
+
+
+@functools.lru_cache(maxsize=4)
+def _second(whole: int) -> str:
+    # The records of one second share its text.
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _bounded(value: Any) -> Any:
-    if not isinstance(value, str | list | dict | tuple):
-        return value
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     if len(text) <= MAX_LOG_FIELD_CHARS:
         return value
@@ -87,30 +122,77 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
 
 
-def init_app(app: Flask) -> None:
-    configure_logging(app.extensions["settings"].LOG_LEVEL)
-    app.before_request(_start_timer)
-    app.after_request(_log_request)
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-def _start_timer() -> None:
-    g.request_started = time.perf_counter()
+class RequestLog:
+    """WSGI middleware: gives each request its id, adds the id and the default
+    headers to its response, and logs one line per request.
+
+    A default header is left out where the response already has one of that
+    name (a view that sets its own ``Cache-Control``, say).
+    """
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+        #: (name, value, lower-case name) of each default response header.
+        self.default_headers: list[tuple[str, str, str]] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        request_id = environ.get(REQUEST_ID_KEY) or _request_id(environ)
+        environ[REQUEST_ID_KEY] = request_id
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            present = {name.lower() for name, _ in headers}
+            headers.append((REQUEST_ID_HEADER, request_id))
+            headers.extend(
+                (name, value) for name, value, lower in self.default_headers if lower not in present
+            )
+            if request_logger.isEnabledFor(logging.INFO):
+                _log_request(environ, request_id, status, time.perf_counter() - started)
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
 
 
-def _log_request(response: Response) -> Response:
-    response.headers[REQUEST_ID_HEADER] = get_request_id()
-    started = g.get("request_started", time.perf_counter())
-    request_logger.info(
+def _log_request(environ: dict[str, Any], request_id: str, status: str, seconds: float) -> None:
+    method = environ.get("REQUEST_METHOD", "")
+    path = environ.get("PATH_INFO", "")
+    if not path.isascii():  # WSGI carries the path's bytes as Latin-1
+        path = path.encode("latin-1").decode("utf-8", "replace")
+    code = int(status[:3])
+    # A record made directly: Logger.info would look up the caller's frame,
+    # which no request line needs.
+    record = request_logger.makeRecord(
+        request_logger.name,
+        logging.INFO,
+        __file__,
+        0,
         "%s %s %s",
-        request.method,
-        request.path,
-        response.status_code,
+        (method, path, code),
+        None,
         extra={
-            "method": request.method,
-            "path": request.path,
-            "status": response.status_code,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-            "client_ip": request.remote_addr,
+            "request_id": request_id,
+            "method": method,
+            "path": path,
+            "status": code,
+            "latency_ms": round(seconds * 1000, 2),
+            "client_ip": environ.get("REMOTE_ADDR"),
         },
     )
-    return response
+    request_logger.handle(record)
+
+
+def add_response_headers(app: Flask, headers: dict[str, str]) -> None:
+    """Send ``headers`` on every response of ``app`` that does not set them itself."""
+    middleware: RequestLog = app.extensions["request_log"]
+    middleware.default_headers += [(name, value, name.lower()) for name, value in headers.items()]
+
+
+def init_app(app: Flask) -> None:
+    configure_logging(app.extensions["settings"].LOG_LEVEL)
+    middleware = RequestLog(app.wsgi_app)
+    app.wsgi_app = middleware  # type: ignore[method-assign]
+    app.extensions["request_log"] = middleware

@@ -16,10 +16,17 @@ whatever the endpoint; a view's own limits apply on top, counted for that
 endpoint alone, or for every view that names the same ``scope`` (a quota
 that several endpoints draw on). :func:`client_key` says who the client is.
 
-Flask-Limiter does the counting: in the process, or in a shared store when
-another extension configured one (then every process and instance enforces
-the same limit). If the shared store stops answering, each process counts on
-its own until it is back: no request is refused, or failed, because of it.
+The limits of a request are counted in one step, smallest window first, until
+one refuses: in the process, or in a shared store when another extension
+registered one (``app.extensions["rate_limit_store"]``, which counts them all
+in one round trip), and then every process and instance enforces the same
+limit. The arithmetic of each strategy is that of the ``limits`` library. If
+the shared store stops answering, each process counts on its own until it is
+back: no request is refused, or failed, because of it.
+
+A view's own limits count only the requests that reach the view: an anonymous
+call of a view that needs a caller is refused before it (and counts against
+the budget alone), so it cannot use up the quota of the callers it names.
 
 A refused request gets 429 with ``code: RATE_LIMITED`` and ``Retry-After``
 (seconds); every limited response carries ``X-RateLimit-Limit``,
@@ -28,25 +35,26 @@ A refused request gets 429 with ``code: RATE_LIMITED`` and ``Retry-After``
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-import logging
 import math
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol, TypeVar
 
-from flask import Flask, Response, current_app, request
-from flask_limiter import Limiter, RateLimitExceeded
-from limits import parse_many
+from flask import Flask, Response, current_app, g, request
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 
-from app.core.caller import current_caller
+from app.core.access import is_public
+from app.core.caller import current_caller, identifies_callers
 from app.core.config import Settings
+from app.core.exceptions import APIError
 from app.core.openapi import document_error
-from app.core.responses import error
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-logger = logging.getLogger(__name__)
 
 #: Where ``@rate_limit`` leaves its declarations on a view: (limits, key function, scope).
 LIMITS_ATTR = "__rate_limits__"
@@ -57,6 +65,10 @@ RETRY_AFTER_HEADERS = {
         "schema": {"type": "integer"},
     }
 }
+#: The scope of the API-wide budget.
+GLOBAL_SCOPE = "global"
+#: A limit of one view alone, or one that several views share (the budget, a ``scope``).
+OWN, SHARED = 1, 2
 
 
 def client_key() -> str:
@@ -86,6 +98,12 @@ def address_key() -> str:
     return f"ip:{ip}"
 
 
+@functools.lru_cache(maxsize=256)
+def parse_limits(value: str) -> tuple[RateLimitItem, ...]:
+    """``"10/second;60/minute"`` as ``limits`` items (parsed once per distinct text)."""
+    return tuple(parse_many(value)) if value.strip() else ()
+
+
 def rate_limit(
     limits: str | Callable[[], str],
     *,
@@ -103,7 +121,7 @@ def rate_limit(
         of per view (views that share a scope should share its limits too).
     """
     if isinstance(limits, str):
-        parse_many(limits)  # a typo fails at import, not at the first request
+        parse_limits(limits)  # a typo fails at import, not at the first request
 
     def decorator(view: F) -> F:
         declared = (limits, key, scope)
@@ -125,33 +143,134 @@ def rate_limit_exempt(view: F) -> F:
     return view
 
 
-def apply_view_limits(app: Flask) -> None:
-    """Apply the ``@rate_limit`` and ``@rate_limit_exempt`` declarations of the
-    app's views; views already handled are skipped, so call it again after
-    adding routes to a built app."""
-    limiter: Limiter | None = app.extensions["rate_limiter"]
-    if limiter is None:
-        return
-    handled: set[str] = app.extensions["rate_limited_views"]
-    has_default = bool(app.extensions["settings"].RATE_LIMIT_DEFAULT)
-    for endpoint, view in list(app.view_functions.items()):
-        if endpoint in handled or endpoint == "static":
-            continue
-        handled.add(endpoint)
-        if getattr(view, EXEMPT_ATTR, False):
-            limiter.exempt(view)
-            continue
-        limits = getattr(view, LIMITS_ATTR, [])
-        limited: Callable[..., Any] = view
-        for value, key, scope in limits:
-            if scope is None:
-                limit = limiter.limit(value, key_func=key, exempt_when=_unlimited)
-            else:
-                limit = limiter.shared_limit(value, scope, key_func=key, exempt_when=_unlimited)
-            limited = limit(limited)
-        app.view_functions[endpoint] = limited
-        if limits or has_default:
-            document_error(app, endpoint, 429, headers=RETRY_AFTER_HEADERS)
+# -- counting ----------------------------------------------------------------
+
+
+class Check(NamedTuple):
+    """One limit to count a request against, under ``key`` (who and where)."""
+
+    item: RateLimitItem
+    key: str
+
+
+class Window(NamedTuple):
+    """A limit's state once the request was counted."""
+
+    allowed: bool
+    remaining: int
+    #: Unix time at which the limit has room again.
+    reset: float
+
+
+class LimitStore(Protocol):
+    """Where the counters live."""
+
+    def hit(self, strategy: str, checks: Sequence[Check]) -> list[Window]:
+        """Count one request against each check in turn, until one refuses it.
+
+        :returns: The window of each check counted, the refusing one last.
+        """
+        ...
+
+
+class MemoryLimitStore:
+    """Counters in this process, kept by the ``limits`` library."""
+
+    def __init__(self) -> None:
+        storage = MemoryStorage()
+        self._strategies = {
+            "sliding-window-counter": SlidingWindowCounterRateLimiter(storage),
+            "moving-window": MovingWindowRateLimiter(storage),
+        }
+
+    def hit(self, strategy: str, checks: Sequence[Check]) -> list[Window]:
+        limiter = self._strategies[strategy]
+        windows = []
+        for item, key in checks:
+            allowed = limiter.hit(item, key)
+            reset, remaining = limiter.get_window_stats(item, key)
+            windows.append(Window(allowed, remaining, reset))
+            if not allowed:
+                break
+        return windows
+
+
+@dataclass(frozen=True)
+class ViewLimits:
+    """What a view's declarations say, read once per endpoint."""
+
+    exempt: bool
+    #: (limits or a function returning them, key function, scope) per ``@rate_limit``.
+    declared: tuple[tuple[str | Callable[[], str], Callable[[], str] | None, str | None], ...]
+
+
+class RateLimiter:
+    """Counts each request against the default budget and its view's limits."""
+
+    def __init__(self, *, store: LimitStore, strategy: str, default: str) -> None:
+        self.store = store
+        self.strategy = strategy
+        self.default = parse_limits(default)
+        self._views: dict[str, ViewLimits] = {}
+
+    def view_limits(self, app: Flask, endpoint: str) -> ViewLimits:
+        found = self._views.get(endpoint)
+        if found is None:
+            view = app.view_functions[endpoint]
+            found = self._views[endpoint] = ViewLimits(
+                exempt=bool(getattr(view, EXEMPT_ATTR, False)),
+                declared=tuple(getattr(view, LIMITS_ATTR, ())),
+            )
+        return found
+
+    def checks(self, endpoint: str, view: ViewLimits) -> tuple[list[Check], int]:
+        """The request's checks, smallest window first, and the index of the one
+        whose state the headers show while none refuses (a view's own limit
+        rather than the budget)."""
+        budget_key = client_key()
+        ordered: list[tuple[int, int, Check]] = [
+            (item.GRANULARITY.seconds, SHARED, Check(item, f"{GLOBAL_SCOPE}/{budget_key}/{item}"))
+            for item in self.default
+        ]
+        for limits, key_function, scope in view.declared:
+            items = parse_limits(limits() if callable(limits) else limits)
+            key = key_function() if key_function else budget_key
+            if items and key:
+                where, kind = (scope, SHARED) if scope else (endpoint, OWN)
+                ordered += [
+                    (item.GRANULARITY.seconds, kind, Check(item, f"{where}/{key}/{item}"))
+                    for item in items
+                ]
+        ordered.sort(key=lambda entry: entry[0])  # stable: the budget first within a window
+        own = next((index for index, entry in enumerate(ordered) if entry[1] == OWN), 0)
+        return [check for _, _, check in ordered], own
+
+    def count(self, app: Flask, endpoint: str) -> None:
+        """Count the current request; raise :class:`RateLimited` if a limit refuses it."""
+        view = self.view_limits(app, endpoint)
+        if view.exempt or _unlimited():
+            return
+        if view.declared and not _reaches_view(app.view_functions[endpoint]):
+            view = ViewLimits(exempt=False, declared=())
+        checks, own = self.checks(endpoint, view)
+        if not checks:
+            return
+        windows = self.store.hit(self.strategy, checks)
+        last = windows[-1]
+        if not last.allowed:
+            g.rate_limit = (checks[len(windows) - 1].item, last)
+            raise RateLimited(checks[len(windows) - 1].item)
+        g.rate_limit = (checks[own].item, windows[own])
+
+
+class RateLimited(APIError):
+    status, code = 429, "RATE_LIMITED"
+
+    def __init__(self, item: RateLimitItem) -> None:
+        super().__init__(
+            f"Too many requests: the limit is {item}. Retry after the seconds in Retry-After.",
+            details={"limit": str(item)},
+        )
 
 
 def _unlimited() -> bool:
@@ -159,73 +278,65 @@ def _unlimited() -> bool:
     return bool(caller and caller.unlimited)
 
 
-def _not_limited() -> bool:
-    """Skip the limiter at once for exempt views and unlimited callers."""
-    view = current_app.view_functions.get(request.endpoint or "")
-    return view is None or getattr(view, EXEMPT_ATTR, False) or _unlimited()
+def _reaches_view(view: Callable[..., Any]) -> bool:
+    """Whether the request will reach its view, so that the view's own limits
+    count it: not a CORS preflight (Flask answers those), and not an anonymous
+    call of a view that needs a caller (a guard refuses it, and a quota is not
+    used up by requests that were refused)."""
+    if request.method == "OPTIONS":
+        return False
+    return current_caller() is not None or is_public(view) or not identifies_callers()
 
 
-def _too_many_requests(exc: RateLimitExceeded) -> Response:
-    limit = str(exc.limit.limit)
-    return error(
-        f"Too many requests: the limit is {limit}. Retry after the seconds in Retry-After.",
-        "RATE_LIMITED",
-        429,
-        details={"limit": limit},
-    )
+def _count_request() -> None:
+    endpoint = request.endpoint
+    if endpoint is None or endpoint == "static":  # the 404 handler answers
+        return
+    limiter: RateLimiter = current_app.extensions["rate_limiter"]
+    limiter.count(current_app, endpoint)
 
 
-def _add_headers(limiter: Limiter) -> Callable[[Response], Response]:
-    def add_headers(response: Response) -> Response:
-        current = limiter.current_limit
-        if current is None:
-            return response
-        try:
-            reset_time, remaining = current.window
-        except Exception:  # the counter store went away mid-request
-            logger.warning("Could not read the rate limit state", exc_info=True)
-            return response
-        response.headers["X-RateLimit-Limit"] = str(current.limit.amount)
-        response.headers["X-RateLimit-Remaining"] = str(remaining)
-        response.headers["X-RateLimit-Reset"] = str(math.ceil(reset_time))
-        if response.status_code == 429:
-            retry_after = max(1, math.ceil(reset_time - time.time()))
-            response.headers["Retry-After"] = str(retry_after)
+def _add_headers(response: Response) -> Response:
+    state: tuple[RateLimitItem, Window] | None = g.pop("rate_limit", None)
+    if state is None:
         return response
+    item, window = state
+    headers = response.headers
+    headers["X-RateLimit-Limit"] = str(item.amount)
+    headers["X-RateLimit-Remaining"] = str(window.remaining)
+    headers["X-RateLimit-Reset"] = str(math.ceil(window.reset))
+    if response.status_code == 429:
+        headers["Retry-After"] = str(max(1, math.ceil(window.reset - time.time())))
+    return response
 
-    return add_headers
+
+def apply_view_limits(app: Flask) -> None:
+    """Document the 429 of every view that can answer it; call it again after
+    adding routes to a built app (their declarations are read at their first
+    request either way)."""
+    limiter: RateLimiter | None = app.extensions["rate_limiter"]
+    if limiter is None:
+        return
+    for endpoint in list(app.view_functions):
+        if endpoint == "static":
+            continue
+        view = limiter.view_limits(app, endpoint)
+        if not view.exempt and (view.declared or limiter.default):
+            document_error(app, endpoint, 429, headers=RETRY_AFTER_HEADERS)
 
 
 def init_app(app: Flask) -> None:
-    """Build the app's limiter, which checks the budget before any other request
-    hook (authentication included); :func:`apply_view_limits` then adds the
-    views' own limits, once the blueprints are registered."""
+    """Count every request against its limits before any other request hook
+    (authentication included); :func:`apply_view_limits` then documents the
+    views' limits, once the blueprints are registered."""
     settings: Settings = app.extensions["settings"]
-    app.extensions["rate_limited_views"] = set()
     if not settings.RATE_LIMIT_ENABLED:
         app.extensions["rate_limiter"] = None
         return
-    # Another extension may have configured a shared storage.
-    storage_uri = app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
-    shared = storage_uri != "memory://"
-    limiter = Limiter(
-        key_func=client_key,
-        # One budget per client for all endpoints ("application" limits in Flask-Limiter).
-        application_limits=[settings.RATE_LIMIT_DEFAULT] if settings.RATE_LIMIT_DEFAULT else [],
-        application_limits_exempt_when=_unlimited,
-        # Another extension may offer a faster implementation of the strategy.
-        strategy=app.extensions.get("rate_limit_strategies", {}).get(
-            settings.RATE_LIMIT_STRATEGY, settings.RATE_LIMIT_STRATEGY
-        ),
-        # Headers are added below, Retry-After only where it means something (429).
-        headers_enabled=False,
-        # A shared store that fails: count in this process until it is back
-        # (checked again after 1, 2, 4 ... 32 s), and never fail the request.
-        in_memory_fallback_enabled=shared,
-        swallow_errors=True,
+    # Another extension may have registered a shared store.
+    store: LimitStore = app.extensions.get("rate_limit_store") or MemoryLimitStore()
+    app.extensions["rate_limiter"] = RateLimiter(
+        store=store, strategy=settings.RATE_LIMIT_STRATEGY, default=settings.RATE_LIMIT_DEFAULT
     )
-    limiter.request_filter(_not_limited)
-    limiter.init_app(app)
-    app.extensions["rate_limiter"] = limiter
-    app.register_error_handler(RateLimitExceeded, _too_many_requests)
-    app.after_request(_add_headers(limiter))
+    app.before_request(_count_request)
+    app.after_request(_add_headers)

@@ -1,95 +1,141 @@
-"""The sliding window counter of ``limits``, in one Redis round trip per limit.
+"""Rate-limit counters in Redis, shared by every process and instance: one round
+trip per request, whatever the number of limits.
 
-Flask-Limiter counts a request with the strategy's ``hit`` and, for the
-``X-RateLimit-*`` headers, asks the storage again for the window. Here ``hit``
-runs one script that counts and returns the window as it left it; the window
-is kept for the rest of the request, so the headers cost no second call. The
-keys and the arithmetic are those of ``limits`` (pinned below 6), so both
-strategies can share counters. Other storages (the in-memory fallback) are
-counted by ``limits`` itself.
+Each strategy is one Lua script that counts the request against each limit in
+turn, stops at the first that refuses it, and returns every counted limit's
+window. The arithmetic is that of the ``limits`` library's strategies (which
+count in-process, :class:`~app.core.rate_limit.MemoryLimitStore`), done in
+Redis so that nothing can come between reading a counter and changing it.
+
+If Redis stops answering, this process counts in memory and leaves Redis alone
+for a few seconds before it tries again: limits stay on, per process, and no
+request fails because of the outage.
 """
 
 from __future__ import annotations
 
 import time
-from math import floor, inf
-from typing import Any
+from collections.abc import Sequence
 
-from flask import g, has_request_context
-from limits import RateLimitItem, WindowStats
-from limits.storage import RedisStorage
-from limits.strategies import STRATEGIES, SlidingWindowCounterRateLimiter
+from redis import Redis, RedisError
 
-NAME = "sliding-window-counter-one-trip"
+from app.core.cache.backends import BackendError, FailFast
+from app.core.rate_limit import Check, MemoryLimitStore, Window
 
-# KEYS: the previous and the current window; ARGV: limit, window seconds, cost.
-# Returns: allowed (1/0), previous count, its ms to live, current count, its ms to live.
-_HIT = """
-local limit, expiry, cost = tonumber(ARGV[1]), tonumber(ARGV[2]) * 1000, tonumber(ARGV[3])
-local current_ttl = redis.call('pttl', KEYS[2])
-if current_ttl > 0 and current_ttl < expiry then
-  -- the current window is over: it becomes the previous one
-  redis.call('rename', KEYS[2], KEYS[1])
-  redis.call('set', KEYS[2], 0, 'PX', current_ttl + expiry)
+# KEYS: each limit's previous and current window. ARGV: for each limit, its
+# amount and its window in milliseconds. Returns, for each limit counted:
+# allowed (1/0), remaining, milliseconds until it has room again.
+_SLIDING_WINDOW = """
+local result = {}
+for i = 1, #KEYS / 2 do
+  local previous_key, current_key = KEYS[2 * i - 1], KEYS[2 * i]
+  local limit, expiry = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local current_ttl = redis.call('pttl', current_key)
+  if current_ttl > 0 and current_ttl < expiry then
+    -- the current window is over: it becomes the previous one
+    redis.call('rename', current_key, previous_key)
+    redis.call('set', current_key, 0, 'PX', current_ttl + expiry)
+  end
+  local previous = tonumber(redis.call('get', previous_key)) or 0
+  local previous_ttl = math.max(redis.call('pttl', previous_key), 0)
+  local current = tonumber(redis.call('get', current_key)) or 0
+  current_ttl = math.max(redis.call('pttl', current_key), 0)
+  local allowed = math.floor(previous * previous_ttl / expiry) + current + 1 <= limit
+  if allowed then
+    if redis.call('exists', current_key) == 1 then
+      current = redis.call('incr', current_key)
+    else
+      redis.call('set', current_key, 1, 'PX', expiry * 2)
+      current, current_ttl = 1, expiry * 2
+    end
+  end
+  local remaining = math.max(0, limit - math.floor(previous * previous_ttl / expiry + current))
+  local reset = math.huge
+  if previous > 0 then reset = previous_ttl % (expiry / previous) end
+  if current > 0 then reset = math.min(reset, current_ttl % expiry) end
+  if reset == math.huge then reset = 0 end
+  table.insert(result, allowed and 1 or 0)
+  table.insert(result, remaining)
+  table.insert(result, math.ceil(reset))
+  if not allowed then break end
 end
-local previous = tonumber(redis.call('get', KEYS[1])) or 0
-local previous_ttl = math.max(redis.call('pttl', KEYS[1]), 0)
-local current = tonumber(redis.call('get', KEYS[2])) or 0
-current_ttl = math.max(redis.call('pttl', KEYS[2]), 0)
-local weighted = math.floor(previous * previous_ttl / expiry) + current
-if cost > limit or weighted + cost > limit then
-  return {0, previous, previous_ttl, current, current_ttl}
+return result
+"""
+
+# KEYS: each limit's list of request times, newest first. ARGV: now (seconds),
+# then for each limit its amount and its window in seconds. Returns as above.
+_MOVING_WINDOW = """
+local now = tonumber(ARGV[1])
+local result = {}
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local limit, expiry = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local oldest_kept = redis.call('lindex', key, limit - 1)
+  local allowed = not (oldest_kept and tonumber(oldest_kept) >= now - expiry)
+  if allowed then
+    redis.call('lpush', key, ARGV[1])
+    redis.call('ltrim', key, 0, limit - 1)
+    redis.call('expire', key, expiry)
+  end
+  -- the requests inside the window: a binary search for the oldest of them
+  local count, oldest = 0, now
+  local low, high = 0, math.min(redis.call('llen', key), limit) - 1
+  while low <= high do
+    local middle = math.floor((low + high) / 2)
+    local entry = tonumber(redis.call('lindex', key, middle))
+    if entry and entry >= now - expiry then
+      count, oldest, low = middle + 1, entry, middle + 1
+    else
+      high = middle - 1
+    end
+  end
+  table.insert(result, allowed and 1 or 0)
+  table.insert(result, limit - count)
+  table.insert(result, math.ceil((oldest + expiry - now) * 1000))
+  if not allowed then break end
 end
-if redis.call('exists', KEYS[2]) == 1 then
-  current = redis.call('incrby', KEYS[2], cost)
-else
-  redis.call('set', KEYS[2], cost, 'PX', expiry * 2)
-  current, current_ttl = cost, expiry * 2
-end
-return {1, previous, previous_ttl, current, current_ttl}
+return result
 """
 
 
-class OneTripSlidingWindow(SlidingWindowCounterRateLimiter):
-    def __init__(self, storage: Any) -> None:
-        super().__init__(storage)
-        self._script = (
-            storage.get_connection().register_script(_HIT.encode())
-            if isinstance(storage, RedisStorage)
-            else None
-        )
+class RedisLimitStore:
+    """Counters under ``prefix`` in Redis; in this process while Redis is unavailable.
 
-    def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
-        if self._script is None or not has_request_context():
-            return super().hit(item, *identifiers, cost=cost)
-        key = item.key_for(*identifiers)
-        storage: Any = self.storage
-        window_keys = [
-            storage.prefixed_key(storage._previous_window_key(key)),
-            storage.prefixed_key(storage._current_window_key(key)),
-        ]
-        allowed, *window = self._script(window_keys, [item.amount, item.get_expiry(), cost])
-        g.setdefault("rate_windows", {})[key] = [int(value) for value in window]
-        return bool(allowed)
+    :param client: A client with short timeouts (see ``app.core.redis``).
+    :param prefix: Prepended to every key, e.g. ``"my_api:limits"``.
+    """
 
-    def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
-        key = item.key_for(*identifiers)
-        known = g.get("rate_windows", {}).get(key) if has_request_context() else None
-        if known is None:
-            return super().get_window_stats(item, *identifiers)
-        previous, previous_ms, current, current_ms = known
-        expiry = item.get_expiry()
-        weighted = previous * (previous_ms / 1000) / expiry + current
-        remaining = max(0, item.amount - floor(weighted))
+    def __init__(self, client: Redis, prefix: str, *, retry_interval: float = 5) -> None:
+        self._prefix = prefix
+        self._sliding_window = client.register_script(_SLIDING_WINDOW)
+        self._moving_window = client.register_script(_MOVING_WINDOW)
+        self._fallback = MemoryLimitStore()
+        self._guard = FailFast(retry_interval, name="Rate-limit store")
+
+    def hit(self, strategy: str, checks: Sequence[Check]) -> list[Window]:
+        try:
+            return self._guard.call(self._hit, strategy, checks)
+        except BackendError:
+            return self._fallback.hit(strategy, checks)
+
+    def _hit(self, strategy: str, checks: Sequence[Check]) -> list[Window]:
+        keys = [f"{self._prefix}:{item.key_for(key)}" for item, key in checks]
         now = time.time()
-        previous_reset = (previous_ms / 1000) % (expiry / previous) if previous else inf
-        current_reset = (current_ms / 1000) % expiry if current else inf
-        if not (previous or current):
-            return WindowStats(now, remaining)
-        return WindowStats(now + min(previous_reset, current_reset), remaining)
-
-
-def register_strategy() -> str:
-    """Make the strategy known to Flask-Limiter (which looks strategies up by name)."""
-    STRATEGIES.setdefault(NAME, OneTripSlidingWindow)
-    return NAME
+        try:
+            if strategy == "moving-window":
+                args: list[float] = [now]
+                for item, _ in checks:
+                    args += [item.amount, item.get_expiry()]
+                found = self._moving_window(keys, args)
+            else:
+                windows = [key for full in keys for key in (f"{full}/-1", full)]
+                args = []
+                for item, _ in checks:
+                    args += [item.amount, item.get_expiry() * 1000]
+                found = self._sliding_window(windows, args)
+        except RedisError as exc:
+            raise BackendError(f"Redis is unavailable: {type(exc).__name__}: {exc}") from exc
+        return [
+            Window(bool(found[index]), int(found[index + 1]), now + int(found[index + 2]) / 1000)
+            for index in range(0, len(found), 3)
+        ]

@@ -89,14 +89,7 @@ def init_app(app: Flask) -> None:
     app.extensions["shared_store"] = lambda name: RedisBackend(
         client, namespace=f"{settings.REDIS_KEY_PREFIX}:{name}:"
     )
-    # Flask-Limiter reads its storage from the config. The connection comes
-    # from the pool, so the URI only selects the Redis storage of ``limits``
-    # (and keeps the password out of the config).
-    app.config["RATELIMIT_STORAGE_URI"] = "redis://"
-    app.extensions["rate_limit_strategies"] = {
-        "sliding-window-counter": rate_limit_redis.register_strategy()
-    }
-    app.config["RATELIMIT_STORAGE_OPTIONS"] = {
-        "connection_pool": client.connection_pool,
-        "key_prefix": f"{settings.REDIS_KEY_PREFIX}:limits",
-    }
+    # The rate limits of every process, counted in one round trip per request.
+    app.extensions["rate_limit_store"] = rate_limit_redis.RedisLimitStore(
+        client, prefix=f"{settings.REDIS_KEY_PREFIX}:limits"
+    )

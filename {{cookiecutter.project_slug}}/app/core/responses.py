@@ -1,4 +1,5 @@
-"""The response envelope every endpoint answers with.
+"""The response envelope every endpoint answers with, serialized once (by
+pydantic-core, straight from the models).
 
 Success::
 
@@ -16,7 +17,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from flask import Response, current_app
 from pydantic import BaseModel, Field
-from pydantic_core import to_jsonable_python
+from pydantic_core import to_json
 
 from app.core.logs import get_request_id
 
@@ -67,14 +68,8 @@ def success(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """Wrap ``data`` (a Pydantic model, or JSON-ready value) in the success envelope."""
-    body = {
-        "success": True,
-        "message": message,
-        "data": to_jsonable_python(data),
-        "warnings": warnings or [],
-        "request_id": get_request_id(),
-    }
-    return _json(body, status, headers)
+    body = {"success": True, "message": message, "data": data, "warnings": warnings or []}
+    return json_response(with_request_id(to_json(body)), status, headers)
 
 
 def error(
@@ -86,18 +81,30 @@ def error(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """Build the error envelope."""
-    body = {
-        "success": False,
-        "message": message,
-        "error": {"code": code, "details": to_jsonable_python(details)},
-        "request_id": get_request_id(),
-    }
-    return _json(body, status, headers)
+    body = {"success": False, "message": message, "error": {"code": code, "details": details}}
+    return json_response(with_request_id(to_json(body)), status, headers)
 
 
-def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None) -> Response:
-    response = current_app.response_class(
-        current_app.json.dumps(body), status=status, mimetype="application/json"
-    )
-    response.headers.update(headers or {})
+def with_request_id(envelope: bytes) -> bytes:
+    """An envelope serialized without its ``request_id``, with the current
+    request's id added as its last member (so that a cached envelope can be
+    served again with another id, without parsing it)."""
+    return envelope[:-1] + _request_id_member() + b"}"
+
+
+def without_request_id(body: bytes) -> bytes | None:
+    """The envelope ``with_request_id`` made, without its id; None for a body it did not make."""
+    member = _request_id_member() + b"}"
+    return body[: -len(member)] + b"}" if body.endswith(member) else None
+
+
+def _request_id_member() -> bytes:
+    return b',"request_id":' + to_json(get_request_id())
+
+
+def json_response(body: bytes, status: int, headers: dict[str, str] | None = None) -> Response:
+    """A response of serialized JSON ``body``."""
+    response = current_app.response_class(body, status=status, mimetype="application/json")
+    if headers:
+        response.headers.update(headers)
     return response

@@ -13,6 +13,7 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.core.config import Settings
+from app.core.logs import add_response_headers
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -65,12 +66,7 @@ def init_app(app: Flask) -> None:
             max_age=600,
         )
 
-    def add_security_headers(response: Response) -> Response:
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        response.headers.setdefault("Cache-Control", "no-store")
-        if settings.is_production:
-            response.headers.setdefault("Strict-Transport-Security", HSTS)
-        return response
-
-    app.after_request(add_security_headers)
+    headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
+    if settings.is_production:
+        headers["Strict-Transport-Security"] = HSTS
+    add_response_headers(app, headers)
