@@ -222,6 +222,23 @@ MANIFEST: dict[str, Feature] = {
             "tests/test_ai_jobs.py",
         ),
     ),
+    "metrics": Feature(
+        when={"use_metrics": (True,)},
+        paths=(
+            "app/core/metrics.py",
+            "app/features/metrics.py",
+            "app/features/metrics_server.py",
+            "tests/fixtures/metrics.py",
+            "tests/test_metrics.py",
+            "tests/test_metrics_serving.py",
+        ),
+        leftovers=(r"(?i)prometheus", r"METRICS_", r"/metrics\b", r"(?i)metrics_server"),
+    ),
+    "metrics_ai": Feature(
+        when={"use_metrics": (True,), "ai_provider": AI_PROVIDERS},
+        paths=("app/features/metrics_ai.py", "tests/test_metrics_ai.py"),
+        leftovers=(r"ai_calls_total", r"metrics_ai"),
+    ),
     # Pods on a cluster share their state through PostgreSQL (and Redis): SQLite is
     # one machine's file, and a project without a database keeps to compose.
     "kubernetes": Feature(

@@ -14,6 +14,9 @@ from app.core.config import Settings
 #: an optional module is one line from ``app.features``.
 EXTENSIONS = (
     "app.core.logs",
+{%- if cookiecutter.use_metrics %}
+    "app.features.metrics",
+{%- endif %}
     "app.core.security",
     "app.core.inputs",
     "app.core.errors",
@@ -39,6 +42,9 @@ EXTENSIONS = (
 {%- endif %}
 {%- if cookiecutter.ai_provider != "none" and cookiecutter.use_redis %}
     "app.features.ai_jobs",
+{%- endif %}
+{%- if cookiecutter.ai_provider != "none" and cookiecutter.use_metrics %}
+    "app.features.metrics_ai",
 {%- endif %}
 )
 
