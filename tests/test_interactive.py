@@ -36,9 +36,9 @@ def answer_prompts(output_dir: Path, answers: list[str]) -> tuple[int, str]:
 def test_typed_answers_produce_the_project(tmp_path: Path) -> None:
     # name, slug (accept the derived one), description, author, email, version,
     # license 2 (BSD-3-Clause), Python 2 (3.12), database 2 (sqlite), no auth,
-    # no Redis, AI 2 (anthropic).
+    # no Redis, AI 2 (anthropic), no metrics.
     answers = ["Shop API", "", "Sells things.", "Ada", "ada@example.com", "1.2.3"]
-    answers += ["2", "2", "2", "n", "n", "2"]
+    answers += ["2", "2", "2", "n", "n", "2", "n"]
     status, output = answer_prompts(tmp_path, answers)
     assert status == 0, output
     project = tmp_path / "shop_api"
@@ -52,6 +52,7 @@ def test_typed_answers_produce_the_project(tmp_path: Path) -> None:
     assert "redis" not in dependencies
     assert "anthropic" in dependencies
     assert "openai" not in dependencies
+    assert "prometheus" not in dependencies
     assert (project / "app" / "core" / "db.py").exists()
     assert not (project / "app" / "core" / "auth").exists()
     assert not (project / "app" / "core" / "redis.py").exists()
@@ -59,7 +60,7 @@ def test_typed_answers_produce_the_project(tmp_path: Path) -> None:
 
 
 def test_a_bad_typed_answer_is_refused_with_its_message(tmp_path: Path) -> None:
-    answers = ["Shop API", "class", "", "", "", "", "", "", "", "", "", ""]
+    answers = ["Shop API", "class", "", "", "", "", "", "", "", "", "", "", ""]
     status, output = answer_prompts(tmp_path, answers)
     assert status != 0
     assert "project_slug 'class' is a Python keyword" in output

@@ -55,24 +55,24 @@ def scrape(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], floa
 
 def health_count(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> float:
     labels = (("method", "GET"), ("route", HEALTH), ("status", "200"))
-    return samples.get(("http_requests_total", labels), 0.0)
+    return samples.get(("http_request_duration_seconds_count", labels), 0.0)
 
 
 def pids_with(folder: Path, kind: str) -> set[int]:
-    """The processes that wrote values of ``kind`` (``counter``, ``gauge_livesum``)."""
+    """The processes that wrote values of ``kind`` (``histogram``, ``gauge_livesum``)."""
     return {int(path.stem.rpartition("_")[2]) for path in folder.glob(f"{kind}_*.db")}
 
 
 def write_stale_values(folder: Path) -> None:
     """Values as a previous run of the server would have left them."""
     code = (
-        "from prometheus_client import Counter\n"
-        "Counter('http_requests_total', 'x', ['method', 'route', 'status'])"
-        ".labels('GET', '/stale', '200').inc(1000)\n"
+        "from prometheus_client import Histogram\n"
+        "Histogram('http_request_duration_seconds', 'x', ['method', 'route', 'status'])"
+        ".labels('GET', '/stale', '200').observe(0.1)\n"
     )
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
     subprocess.run([sys.executable, "-c", code], env=env, check=True)  # noqa: S603
-    assert list(folder.glob("counter_*.db"))
+    assert list(folder.glob("histogram_*.db"))
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_counts_add_up_across_workers(server: Server) -> None:
     sent = 0
     with ThreadPoolExecutor(CONCURRENCY) as pool:
         # Until both workers have counted requests (each writes its own file).
-        while len(pids_with(server.folder, "counter")) < 2 or sent < 200:
+        while len(pids_with(server.folder, "histogram")) < 2 or sent < 200:
             assert sent < 5000, "one worker took every request"
             list(pool.map(lambda _: get(f"{server.base}{HEALTH}"), range(40)))
             sent += 40

@@ -3,8 +3,9 @@
 ``GET /metrics`` answers in the Prometheus text format (prometheus-client, the
 official library, renders it). What it holds:
 
-- ``http_requests_total`` and ``http_request_duration_seconds`` (a histogram),
-  by ``method``, ``route`` and ``status``. The route is the URL rule
+- ``http_request_duration_seconds``, a histogram by ``method``, ``route`` and
+  ``status``; its ``_count`` is the number of requests (no separate counter:
+  one instrument less to update on every request). The route is the URL rule
   (``/api/v1/items/<int:item_id>``), never the raw path; a URL that matches no
   rule counts as ``<unmatched>`` and a method outside HTTP's usual ones as
   ``OTHER``, so no client can add series at will. The duration runs until the
@@ -103,12 +104,10 @@ class Metrics:
             self._home: CollectorRegistry | None = None
         else:
             self._home = self.registry
-        labels = ("method", "route", "status")
-        self.requests = self.counter("http_requests_total", "HTTP requests answered.", labels)
         self.latency = self.histogram(
             "http_request_duration_seconds",
-            "Seconds until the response started.",
-            labels,
+            "Seconds until the response started, of each HTTP request answered.",
+            ("method", "route", "status"),
             buckets=LATENCY_BUCKETS,
         )
         self.in_flight = Gauge(
@@ -123,9 +122,9 @@ class Metrics:
         self.cache_lookups = self.counter(
             "cache_lookups_total", "Cache lookups, by hit or miss.", ("namespace", "result")
         )
-        # (method, route, status) -> its request counter and histogram: a dictionary
-        # look-up per request instead of prometheus-client's locked one.
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        # (method, route, status) -> its histogram: a dictionary look-up per
+        # request instead of prometheus-client's locked one.
+        self._children: dict[tuple[str, str, int], Any] = {}
         self._first_request: list[Callable[[Flask], None]] = []
         self._lock = threading.Lock()
 
@@ -158,10 +157,9 @@ class Metrics:
     def request_started(self) -> None:
         if self._first_request:
             self._wire(current_app._get_current_object())  # type: ignore[attr-defined]
-        if request.endpoint == SCRAPE_ENDPOINT:
-            return
-        g.metrics_started = time.perf_counter()
-        self.in_flight.inc()
+        if request.endpoint != SCRAPE_ENDPOINT:
+            g.metrics_started = time.perf_counter()
+            self.in_flight.inc()
 
     def request_finished(self, response: Response) -> Response:
         started = g.pop("metrics_started", None)
@@ -169,18 +167,13 @@ class Metrics:
             return response
         seconds = time.perf_counter() - started
         self.in_flight.dec()
-        rule = request.url_rule
+        rule, method, status = request.url_rule, request.method, response.status_code
         route = rule.rule if rule is not None else UNMATCHED
-        method = request.method if request.method in METHODS else "OTHER"
-        status = response.status_code
-        key = (method, route, status)
-        children = self._children.get(key)
-        if children is None:
-            labels = (method, route, str(status))
-            children = (self.requests.labels(*labels), self.latency.labels(*labels))
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        key = (method if method in METHODS else "OTHER", route, status)
+        latency = self._children.get(key)
+        if latency is None:
+            latency = self._children[key] = self.latency.labels(key[0], route, str(status))
+        latency.observe(seconds)
         if status == 429:
             self.rate_limited.labels(route).inc()
         return response
