@@ -6,7 +6,7 @@ official library, renders it). What it holds:
 - ``http_request_duration_seconds``, a histogram by ``method``, ``route`` and
   ``status``; its ``_count`` is the number of requests (no separate counter:
   one instrument less to update on every request). The route is the URL rule
-  (``/api/v1/items/<int:item_id>``), never the raw path; a URL that matches no
+  (``/api/v1/widgets/<int:widget_id>``), never the raw path; a URL that matches no
   rule counts as ``<unmatched>`` and a method outside HTTP's usual ones as
   ``OTHER``, so no client can add series at will. The duration runs until the
   response starts (for a stream: its headers).
@@ -35,10 +35,10 @@ import hmac
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -56,6 +56,9 @@ from app.core.config import Settings
 from app.core.exceptions import UnauthorizedError
 from app.core.rate_limit import rate_limit_exempt
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
 logger = logging.getLogger(__name__)
 
 #: Where the worker processes of one server keep their values (prometheus-client
@@ -66,7 +69,9 @@ UNMATCHED = "<unmatched>"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: Seconds: from a cache hit (about a millisecond) to a request near the timeout.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-SCRAPE_ENDPOINT = "metrics.scrape"
+SCRAPE_PATH = "/metrics"
+#: Where a request's start time waits for its end, in the WSGI environment.
+STARTED = "app.metrics.started"
 
 bp = Blueprint("metrics", __name__)
 
@@ -154,26 +159,41 @@ class Metrics:
 
     # -- what the app reports ------------------------------------------------------
 
-    def request_started(self) -> None:
-        if self._first_request:
-            self._wire(current_app._get_current_object())  # type: ignore[attr-defined]
-        if request.endpoint != SCRAPE_ENDPOINT:
-            g.metrics_started = time.perf_counter()
-            self.in_flight.inc()
+    def measure(self, app: Flask) -> None:
+        """Measure every request of ``app``: its WSGI callable counts the request
+        in flight and notes when it started; an ``after_request`` hook records
+        its route, status and seconds. (A WSGI wrapper costs a function call per
+        request; a ``before_request`` hook and ``g`` cost a few times that.)"""
+        serve = app.wsgi_app
+        in_flight = self.in_flight
 
-    def request_finished(self, response: Response) -> Response:
-        started = g.pop("metrics_started", None)
+        def measured(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            if self._first_request:
+                self._wire(app)
+            if environ.get("PATH_INFO") == SCRAPE_PATH:
+                return serve(environ, start_response)
+            environ[STARTED] = time.perf_counter()
+            in_flight.inc()
+            try:
+                return serve(environ, start_response)
+            finally:
+                in_flight.dec()
+
+        app.wsgi_app = measured  # type: ignore[method-assign]
+        app.after_request(self._request_finished)
+
+    def _request_finished(self, response: Response) -> Response:
+        current = request._get_current_object()  # type: ignore[attr-defined]  # once, not per attribute
+        started = current.environ.get(STARTED)
         if started is None:  # a scrape
             return response
-        seconds = time.perf_counter() - started
-        self.in_flight.dec()
-        rule, method, status = request.url_rule, request.method, response.status_code
+        rule, method, status = current.url_rule, current.method, response.status_code
         route = rule.rule if rule is not None else UNMATCHED
         key = (method if method in METHODS else "OTHER", route, status)
         latency = self._children.get(key)
         if latency is None:
             latency = self._children[key] = self.latency.labels(key[0], route, str(status))
-        latency.observe(seconds)
+        latency.observe(time.perf_counter() - started)
         if status == 429:
             self.rate_limited.labels(route).inc()
         return response
@@ -215,7 +235,7 @@ class QueueDepth(Collector):
         yield family
 
 
-@bp.get("/metrics")
+@bp.get(SCRAPE_PATH)
 @public
 @rate_limit_exempt
 def scrape() -> Response:

@@ -13,8 +13,8 @@ from app.core.config import Settings
 
 def init_app(app: Flask) -> None:
     """Measure every request and serve ``/metrics``. The factory attaches this
-    right after logging, so its hooks also see the requests that later hooks
-    refuse (rate limits, oversized input)."""
+    right after logging: every request is timed from before the first hook, so
+    the requests that later hooks refuse (rate limits, oversized input) count too."""
     settings: Settings = app.extensions["settings"]
     if not settings.METRICS_ENABLED:
         return
@@ -22,8 +22,7 @@ def init_app(app: Flask) -> None:
     app.extensions["metrics"] = instruments
     instruments.at_first_request(_listen_to_cache)
     instruments.add_collector(metrics.QueueDepth(lambda: app.extensions.get("job_queue")))
-    app.before_request(instruments.request_started)
-    app.after_request(instruments.request_finished)
+    instruments.measure(app)
     app.register_blueprint(metrics.bp)
 
 
