@@ -121,7 +121,10 @@ MANIFEST: dict[str, Feature] = {
             r"(?i)argon2",
             r"(?i)/auth/",
             r"\bauth\.",
-            r"(?i)\bbearer\b",
+            # Not "bearer" alone: the metrics module takes a bearer token too.
+            r"(?i)\bbearer(Auth|Format| \$TOKEN| <access)",
+            r"(?i)access[ _-]?tokens?\b",
+            r"token_type",
             r"hashed_password",
             r"PASSWORD_HASH",
             r"current_user",
@@ -246,6 +249,27 @@ MANIFEST: dict[str, Feature] = {
             "app/tasks/ai.py",
             "tests/test_ai_jobs.py",
         ),
+    ),
+    "metrics": Feature(
+        when={"use_metrics": (True,)},
+        paths=(
+            "app/core/metrics.py",
+            "app/features/metrics.py",
+            "app/features/metrics_server.py",
+            "tests/fixtures/metrics.py",
+            "tests/test_metrics.py",
+            "tests/test_metrics_serving.py",
+        ),
+        leftovers=(r"(?i)prometheus", r"METRICS_", r"(?i)metrics_server"),
+    ),
+    "metrics_ai": Feature(
+        when={"use_metrics": (True,), "ai_provider": AI_PROVIDERS},
+        paths=("app/features/metrics_ai.py", "tests/test_metrics_ai.py"),
+        leftovers=(r"ai_calls_total", r"metrics_ai"),
+    ),
+    "metrics_redis": Feature(
+        when={"use_metrics": (True,), "use_redis": (True,)},
+        paths=("tests/test_metrics_jobs.py",),
     ),
     # Pods on a cluster share their state through PostgreSQL (and Redis): SQLite is
     # one machine's file, and a project without a database keeps to compose.

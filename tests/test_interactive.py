@@ -63,6 +63,7 @@ def test_typed_answers_produce_the_project(tmp_path: Path) -> None:
         "use_auth": "n",
         "use_redis": "n",
         "ai_provider": "2",
+        "use_metrics": "n",
     }
     status, output = answer_prompts(tmp_path, typed(answers))
     assert status == 0, output
@@ -77,6 +78,7 @@ def test_typed_answers_produce_the_project(tmp_path: Path) -> None:
     assert "redis" not in dependencies
     assert "anthropic" in dependencies
     assert "openai" not in dependencies
+    assert "prometheus" not in dependencies
     assert (project / "app" / "core" / "db.py").exists()
     assert not (project / "app" / "core" / "auth").exists()
     assert not (project / "app" / "core" / "redis.py").exists()

@@ -5,12 +5,16 @@ upper case (``WEB_CONCURRENCY``, ``PORT``), as most platforms expect. Why these
 values: the README's Production section, with the measurements behind them.
 """
 
+import functools
+import importlib.util
 import json
 import math
 import os
 import socket
 import uuid
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from gunicorn import util
 
@@ -90,6 +94,45 @@ def _error_envelope(sock: socket.socket, status: int, reason: str, message: str)
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+@functools.cache
+def server_hook_modules() -> list[ModuleType]:
+    """The modules of ``app/features/*_server.py``: a module whose state the workers
+    share keeps there the gunicorn hooks it needs in this master process. Each is
+    loaded from its file, without the ``app`` package: the master imports nothing
+    of the app, so each worker's gevent patches the standard library before it is
+    imported."""
+    modules = []
+    for path in sorted(Path(__file__).resolve().parent.glob("app/features/*_server.py")):
+        spec = importlib.util.spec_from_file_location(f"server_hooks.{path.stem}", path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        modules.append(module)
+    return modules
+
+
+def _run_server_hooks(name: str, *args: Any) -> None:
+    for module in server_hook_modules():
+        hook = getattr(module, name, None)
+        if hook is not None:
+            hook(*args)
+
+
+# The server hooks the modules may define (gunicorn's own names); add a line
+# here for another one.
+def on_starting(server: Any) -> None:
+    _run_server_hooks("on_starting", server)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    _run_server_hooks("child_exit", server, worker)
+
+
+def on_exit(server: Any) -> None:
+    _run_server_hooks("on_exit", server)
 
 
 # gunicorn writes these errors with ``util.write_error``; this is the one place

@@ -15,6 +15,9 @@ from app.core.config import Settings
 #: an optional module is one line from ``app.features``.
 EXTENSIONS = (
     "app.core.logs",
+{%- if cookiecutter.use_metrics %}
+    "app.features.metrics",
+{%- endif %}
     "app.core.security",
     "app.core.inputs",
     "app.core.errors",
@@ -43,6 +46,9 @@ EXTENSIONS = (
 {%- endif %}
 {%- if cookiecutter.ai_provider != "none" and cookiecutter.use_redis %}
     "app.features.ai_jobs",
+{%- endif %}
+{%- if cookiecutter.ai_provider != "none" and cookiecutter.use_metrics %}
+    "app.features.metrics_ai",
 {%- endif %}
 )
 

@@ -279,6 +279,15 @@ class Settings(BaseSettings):
         return self
 {%- endif %}
 
+{%- if cookiecutter.use_metrics %}
+
+    #: Serve Prometheus metrics at /metrics and measure every request for them.
+    METRICS_ENABLED: bool = True
+    #: The bearer token a scraper must send to /metrics. Unset: anyone may
+    #: scrape (production requires one while METRICS_ENABLED is true).
+    METRICS_TOKEN: SecretStr | None = None
+{%- endif %}
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.APP_ENV != "production":
@@ -313,6 +322,15 @@ class Settings(BaseSettings):
             problems.append(
                 "REDIS_URL must be set: without Redis the cache and the rate limits are "
                 "per process and background jobs cannot run"
+            )
+{%- endif %}
+{%- if cookiecutter.use_metrics %}
+        token = self.METRICS_TOKEN.get_secret_value() if self.METRICS_TOKEN else ""
+        weak = token == PLACEHOLDER_SECRET or len(token.encode()) < MIN_SECRET_BYTES
+        if self.METRICS_ENABLED and weak:
+            problems.append(
+                f"METRICS_TOKEN must be at least {MIN_SECRET_BYTES} bytes of random data "
+                "(Prometheus sends it as a bearer token), or METRICS_ENABLED=false"
             )
 {%- endif %}
         if problems:

@@ -1,0 +1,250 @@
+"""Prometheus metrics: how much the API serves, how fast, and how its parts fare.
+
+``GET /metrics`` answers in the Prometheus text format (prometheus-client, the
+official library, renders it). What it holds:
+
+- ``http_request_duration_seconds``, a histogram by ``method``, ``route`` and
+  ``status``; its ``_count`` is the number of requests (no separate counter:
+  one instrument less to update on every request). The route is the URL rule
+  (``/api/v1/widgets/<int:widget_id>``), never the raw path; a URL that matches no
+  rule counts as ``<unmatched>`` and a method outside HTTP's usual ones as
+  ``OTHER``, so no client can add series at will. The duration runs until the
+  response starts (for a stream: its headers).
+- ``http_requests_in_flight``: requests being served now.
+- ``rate_limit_refusals_total`` by ``route``: the 429 answers.
+- ``cache_lookups_total`` by cache ``namespace`` and ``result`` (hit, miss).
+- ``job_queue_depth`` by ``queue``, read at each scrape, when the app has a job
+  queue.
+
+Other modules add theirs with :meth:`Metrics.counter` and the like. Scrapes
+themselves are not counted.
+
+Under gunicorn, each worker process counts its own requests; with
+``PROMETHEUS_MULTIPROC_DIR`` set (``gunicorn.conf.py`` sets it up before the
+workers start), every worker writes its values to files there and a scrape,
+whichever worker answers it, adds them all up.
+
+With ``METRICS_TOKEN`` set, a scrape must send ``Authorization: Bearer <token>``
+(production requires one); ``METRICS_ENABLED=false`` removes the endpoint and
+every measurement.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from flask import Blueprint, Flask, Response, current_app, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from app.core.access import public
+from app.core.config import Settings
+from app.core.exceptions import UnauthorizedError
+from app.core.rate_limit import rate_limit_exempt
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+logger = logging.getLogger(__name__)
+
+#: Where the worker processes of one server keep their values (prometheus-client
+#: reads this variable); unset: each process keeps its own, in memory.
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+#: The route of a request that matched no URL rule (404, and 405).
+UNMATCHED = "<unmatched>"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: Seconds: from a cache hit (about a millisecond) to a request near the timeout.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+SCRAPE_PATH = "/metrics"
+#: Where a request's start time waits for its end, in the WSGI environment.
+STARTED = "app.metrics.started"
+
+bp = Blueprint("metrics", __name__)
+
+
+class MetricsTokenRequired(UnauthorizedError):
+    code = "METRICS_TOKEN_REQUIRED"
+    message = "Send the metrics token: 'Authorization: Bearer <METRICS_TOKEN>'."
+
+    def __init__(self) -> None:
+        super().__init__(headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+
+
+class JobQueue(Protocol):
+    """What :class:`QueueDepth` reads of a job queue."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def count(self) -> int: ...
+
+
+class Metrics:
+    """The app's instruments, and the registry a scrape reads.
+
+    :param multiprocess_dir: The folder the processes of one server share
+        (``PROMETHEUS_MULTIPROC_DIR``), or None to keep the values in this process.
+    """
+
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        self.registry = CollectorRegistry()
+        if multiprocess_dir:
+            # The instruments write to files; a scrape reads every process's files.
+            MultiProcessCollector(self.registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
+            self._home: CollectorRegistry | None = None
+        else:
+            self._home = self.registry
+        self.latency = self.histogram(
+            "http_request_duration_seconds",
+            "Seconds until the response started, of each HTTP request answered.",
+            ("method", "route", "status"),
+            buckets=LATENCY_BUCKETS,
+        )
+        self.in_flight = Gauge(
+            "http_requests_in_flight",
+            "HTTP requests being served.",
+            registry=self._home,
+            multiprocess_mode="livesum",  # the processes alive now, added up
+        )
+        self.rate_limited = self.counter(
+            "rate_limit_refusals_total", "Requests refused by a rate limit (429).", ("route",)
+        )
+        self.cache_lookups = self.counter(
+            "cache_lookups_total", "Cache lookups, by hit or miss.", ("namespace", "result")
+        )
+        # (method, route, status) -> its histogram: a dictionary look-up per
+        # request instead of prometheus-client's locked one.
+        self._children: dict[tuple[str, str, int], Any] = {}
+        self._first_request: list[Callable[[Flask], None]] = []
+        self._lock = threading.Lock()
+
+    # -- instruments of other modules -------------------------------------------
+
+    def counter(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
+        return Counter(name, documentation, labels, registry=self._home)
+
+    def histogram(
+        self,
+        name: str,
+        documentation: str,
+        labels: Sequence[str] = (),
+        *,
+        buckets: Sequence[float] = LATENCY_BUCKETS,
+    ) -> Histogram:
+        return Histogram(name, documentation, labels, registry=self._home, buckets=buckets)
+
+    def add_collector(self, collector: Collector) -> None:
+        """Add values read at each scrape (a queue's depth, say)."""
+        self.registry.register(collector)
+
+    def at_first_request(self, wire: Callable[[Flask], None]) -> None:
+        """Call ``wire(app)`` once, before the app's first request: the metrics are
+        set up before the extensions they listen to exist."""
+        self._first_request.append(wire)
+
+    # -- what the app reports ------------------------------------------------------
+
+    def measure(self, app: Flask) -> None:
+        """Measure every request of ``app``: its WSGI callable counts the request
+        in flight and notes when it started; an ``after_request`` hook records
+        its route, status and seconds. (A WSGI wrapper costs a function call per
+        request; a ``before_request`` hook and ``g`` cost a few times that.)"""
+        serve = app.wsgi_app
+        in_flight = self.in_flight
+
+        def measured(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            if self._first_request:
+                self._wire(app)
+            if environ.get("PATH_INFO") == SCRAPE_PATH:
+                return serve(environ, start_response)
+            environ[STARTED] = time.perf_counter()
+            in_flight.inc()
+            try:
+                return serve(environ, start_response)
+            finally:
+                in_flight.dec()
+
+        app.wsgi_app = measured  # type: ignore[method-assign]
+        app.after_request(self._request_finished)
+
+    def _request_finished(self, response: Response) -> Response:
+        current = request._get_current_object()  # type: ignore[attr-defined]  # once, not per attribute
+        started = current.environ.get(STARTED)
+        if started is None:  # a scrape
+            return response
+        rule, method, status = current.url_rule, current.method, response.status_code
+        route = rule.rule if rule is not None else UNMATCHED
+        key = (method if method in METHODS else "OTHER", route, status)
+        latency = self._children.get(key)
+        if latency is None:
+            latency = self._children[key] = self.latency.labels(key[0], route, str(status))
+        latency.observe(time.perf_counter() - started)
+        if status == 429:
+            self.rate_limited.labels(route).inc()
+        return response
+
+    def cache_looked_up(self, hit: bool, namespace: str | None) -> None:
+        self.cache_lookups.labels(namespace or "", "hit" if hit else "miss").inc()
+
+    def exposition(self) -> bytes:
+        """Every value, in the Prometheus text format."""
+        return generate_latest(self.registry)
+
+    def _wire(self, app: Flask) -> None:
+        with self._lock:
+            wirings, self._first_request = self._first_request, []
+        for wire in wirings:
+            wire(app)
+
+
+class QueueDepth(Collector):
+    """``job_queue_depth``: the jobs waiting in a queue, read at each scrape.
+
+    :param get_queue: The queue, or None while there is none.
+    """
+
+    def __init__(self, get_queue: Callable[[], JobQueue | None]) -> None:
+        self.get_queue = get_queue
+
+    def collect(self) -> Iterator[Metric]:
+        queue = self.get_queue()
+        if queue is None:
+            return
+        try:
+            depth = queue.count
+        except Exception:  # its store is down: the scrape still answers, without it
+            logger.warning("Could not read the depth of the job queue", exc_info=True)
+            return
+        family = GaugeMetricFamily("job_queue_depth", "Jobs waiting to run.", labels=["queue"])
+        family.add_metric([queue.name], depth)
+        yield family
+
+
+@bp.get(SCRAPE_PATH)
+@public
+@rate_limit_exempt
+def scrape() -> Response:
+    """Prometheus metrics (for the monitoring system: not in the OpenAPI document)."""
+    settings: Settings = current_app.extensions["settings"]
+    if settings.METRICS_TOKEN is not None:
+        scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+        expected = settings.METRICS_TOKEN.get_secret_value().encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), expected):
+            raise MetricsTokenRequired()
+    metrics: Metrics = current_app.extensions["metrics"]
+    return Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
