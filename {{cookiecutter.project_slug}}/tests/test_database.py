@@ -193,13 +193,12 @@ def test_an_exhausted_connection_pool_answers_503(client: FlaskClient) -> None:
     assert response.headers["Retry-After"] == "1"
 
 
+@pytest.mark.postgresql
 def test_a_dropped_connection_costs_one_503_then_the_pool_connects_anew(
     database_url: str,
 ) -> None:
     """Pooled connections are not pinged before use: one that the server dropped
     fails the request that gets it, as an outage (503), and no other request."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("needs a database server that can end a connection")
     app = create_app(make_settings())  # its own connections, outside the test's transaction
 
     @app.get("/_test/backend")
