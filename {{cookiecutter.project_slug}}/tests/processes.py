@@ -94,9 +94,19 @@ def gunicorns(env: dict[str, str], logs: list[Path], app_spec: str) -> Iterator[
     ``/api/v1/health``."""
     with ExitStack() as stack:
         starting = [stack.enter_context(_gunicorn(env, log, app_spec)) for log in logs]
+        # At the end, ask them all to stop before waiting for any.
+        stack.callback(_interrupt, [process for _, process, _ in starting])
         for base, process, log in starting:
             _wait_until_ready(base, process, log)
         yield [base for base, _, _ in starting]
+
+
+def _interrupt(servers: list[subprocess.Popen[bytes]]) -> None:
+    # SIGINT: gunicorn's quick shutdown (SIGTERM's graceful one waits on idle
+    # keep-alive loops for up to a second).
+    for process in servers:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
 
 
 @contextmanager
@@ -129,10 +139,7 @@ def _gunicorn(
     try:
         yield f"http://{bind}", process, log
     finally:
-        # SIGINT: gunicorn's quick shutdown (SIGTERM's graceful one waits on idle
-        # keep-alive loops for up to a second).
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGINT)
+        _interrupt([process])
         process.wait(timeout=30)
 
 

@@ -37,6 +37,10 @@ from flask import Flask
 
 from tests.conftest import MakeApp
 
+#: One test process runs every caller's run: Hypothesis works out which characters
+#: UTF-8 can encode (seconds of CPU) once per process and project.
+pytestmark = pytest.mark.xdist_group("contract")
+
 DOCUMENT = "/api/v1/openapi.json"
 #: Requests per operation, across all callers (valid and invalid ones).
 EXAMPLES = 50

@@ -23,9 +23,13 @@ def test_the_queue_depth_is_read_at_each_scrape(app: Flask) -> None:
 def test_a_scrape_answers_while_the_queue_cannot_be_read(app: Flask) -> None:
     # A queue on a port where no Redis listens: the depth is left out, not the scrape.
     from redis import Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
     from rq import Queue
 
-    down = Queue("down", connection=Redis(port=1, socket_connect_timeout=0.2))
+    # No retries: each would wait out a backoff before the scrape answers.
+    unreachable = Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    down = Queue("down", connection=unreachable)
     app.extensions["job_queue"] = down
     response = app.test_client().get("/metrics")
     assert response.status_code == 200

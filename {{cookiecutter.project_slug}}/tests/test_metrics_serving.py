@@ -21,8 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.metrics import METRICS_TEST_TOKEN
 
-# With the other tests that start servers, on one test worker.
-pytestmark = pytest.mark.xdist_group("processes")
+# With the serving tests: one test worker runs the tests that start gunicorn masters.
+pytestmark = pytest.mark.xdist_group("serving")
 
 PROJECT = Path(__file__).resolve().parents[1]
 HEALTH = "/api/v1/health"
