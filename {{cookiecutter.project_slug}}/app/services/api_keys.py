@@ -18,7 +18,6 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import time
@@ -33,7 +32,7 @@ from sqlmodel import Session, col, select
 
 from app.core.auth.errors import AuthenticationError
 from app.core.cache import BackendError, CacheBackend
-from app.core.cache.backends import FailFast
+from app.core.cache.copies import HeldCopies
 from app.core.exceptions import ConflictError, NotFoundError, ValidationFailedError
 from app.core.responses import FieldError
 from app.models.api_key import ApiKey
@@ -132,23 +131,17 @@ class KeyHasher:
 
 
 class KeyStates:
-    """Copies of key rows, by prefix, shared by every process in front of the database.
-
-    The same rules as the session states of the auth module: a copy is only
-    added where none is; before a change to a key commits (a revocation, a new
-    key taking a prefix), its entry becomes a ``CHANGING`` mark for ``hold``
-    seconds, during which readers ask the database and store nothing; if the
-    mark cannot be written the change must not commit. A prefix that matches no
-    key is remembered too, so an unknown prefix costs what a known one does.
+    """Copies of key rows, by prefix, shared by every process in front of the
+    database, under the rules of :class:`HeldCopies` (those of the auth module's
+    session states): a change to a key (a revocation, a new key taking a prefix)
+    holds its entry before it commits. A prefix that matches no key is
+    remembered too, so an unknown prefix costs what a known one does.
     """
-
-    CHANGING = b"-"
 
     def __init__(self, backend: CacheBackend, *, ttl: float, hold: float = 60) -> None:
         self.backend = backend
         self.ttl = ttl
-        self.hold_seconds = hold
-        self._guard = FailFast(retry_interval=5, name="API key states")
+        self._copies = HeldCopies(backend, name="API key states", hold=hold)
 
     @staticmethod
     def key(prefix: str) -> str:
@@ -156,29 +149,18 @@ class KeyStates:
 
     def lookup(self, prefix: str) -> dict[str, Any] | None:
         """The copy of the key with ``prefix``; None where the database must answer."""
-        try:
-            raw = self._guard.call(self.backend.get, self.key(prefix))
-        except BackendError:
-            return None
-        if raw is None or raw == self.CHANGING:
-            return None
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
+        (found,) = self._copies.read(self.key(prefix))
+        return found
 
     def remember(self, prefix: str, state: dict[str, Any]) -> None:
-        data = json.dumps(state, separators=(",", ":")).encode()
-        with contextlib.suppress(BackendError):  # the database answers next time
-            self._guard.call(self.backend.add, self.key(prefix), data, self.ttl)
+        self._copies.remember(self.key(prefix), state, self.ttl)
 
     def hold(self, prefix: str) -> None:
         """Mark a key as changing, before the change commits.
 
         :raises BackendError: The backend did not confirm: do not commit.
         """
-        self.backend.set(self.key(prefix), self.CHANGING, self.hold_seconds)
+        self._copies.hold([self.key(prefix)])
 
 
 @dataclass(frozen=True)
@@ -213,7 +195,6 @@ class ApiKeys:
         self.max_per_user = max_per_user
         self.states = states
         self.recent_uses = recent_uses
-        self._guard = FailFast(retry_interval=5, name="User states")
 
     # Management
 
@@ -331,16 +312,8 @@ class ApiKeys:
     ) -> dict[str, Any] | None:
         """``{"roles", "active"}`` of the key's user, as the auth module shares it
         (its copies are dropped when the user changes), or from the database."""
-        if shared is not None:
-            try:
-                raw = self._guard.call(shared.backend.get, shared.user_key(user_id))
-            except BackendError:
-                raw = None
-            if raw is not None and raw != SessionStates.CHANGING:
-                with contextlib.suppress(ValueError):
-                    state = json.loads(raw)
-                    if isinstance(state, dict):
-                        return state
+        if shared is not None and (known := shared.lookup_user(user_id)) is not None:
+            return known
         user = open_session().get(User, user_id)
         if user is None:
             return None

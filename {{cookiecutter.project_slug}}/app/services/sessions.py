@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import uuid
 from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from app.core.cache import BackendError, CacheBackend
-from app.core.cache.backends import FailFast
+from app.core.cache import CacheBackend
+from app.core.cache.copies import HeldCopies
 from app.models.base import utcnow
 from app.models.user import AuthSession
 
@@ -23,26 +21,16 @@ CHANGED_USERS = "changed_users"
 
 class SessionStates:
     """What authentication needs to know about sessions and users, shared by
-    every process in a store in front of the database.
+    every process in a store in front of the database (see :class:`HeldCopies`
+    for the rules that keep each copy true to it).
 
     Two entries per signed-in caller, read together in one round trip:
     ``session:<id>`` (``{"user_id", "usable_until"}``, 0 once revoked) and
-    ``user:<id>`` (``{"roles", "active"}``). The database stays the source of
-    truth, and three rules keep every copy true to it:
-
-    - a copy is stored only where no entry is (``add``), right after it was
-      read from the database;
-    - before a change to a session or a user commits, its entries are replaced
-      by a ``CHANGING`` mark for ``hold`` seconds: readers then ask the database
-      and store nothing, so no copy read before the commit can land after it.
-      If the mark cannot be written, :meth:`hold` raises and the change must not
-      commit;
-    - a copy lives ``ttl`` seconds at most.
-
-    A lost, flushed or restarted backend only sends readers to the database.
+    ``user:<id>`` (``{"roles", "active"}``); a copy lives ``ttl`` seconds at most.
     """
 
-    CHANGING = b"-"
+    #: What an entry holds while its session or user is changing.
+    CHANGING = HeldCopies.CHANGING
 
     def __init__(
         self, backend: CacheBackend, *, ttl: float, prefix: str = "states:", hold: float = 60
@@ -50,10 +38,7 @@ class SessionStates:
         self.backend = backend
         self.prefix = prefix
         self.ttl = ttl
-        self.hold_seconds = hold
-        # Reads fall back to the database; after a failure they leave the backend
-        # alone for a few seconds, so an outage slows down one request, not each.
-        self._guard = FailFast(retry_interval=5, name="Session states")
+        self._copies = HeldCopies(backend, name="Session states", hold=hold)
 
     def session_key(self, session_id: uuid.UUID) -> str:
         return f"{self.prefix}session:{session_id}"
@@ -65,44 +50,29 @@ class SessionStates:
         self, session_id: uuid.UUID, user_id: int
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """The copies of a session and of its user; None where the database must answer."""
-        keys = self.session_key(session_id), self.user_key(user_id)
-        try:
-            found = self._guard.call(self.backend.get_many, *keys)
-        except BackendError:
-            return None, None
-        session_copy, user_copy = (_parse(raw) for raw in found)
+        session_copy, user_copy = self._copies.read(
+            self.session_key(session_id), self.user_key(user_id)
+        )
         return session_copy, user_copy
 
+    def lookup_user(self, user_id: int) -> dict[str, Any] | None:
+        """The copy of a user alone; None where the database must answer."""
+        (user_copy,) = self._copies.read(self.user_key(user_id))
+        return user_copy
+
     def remember_session(self, session_id: uuid.UUID, state: dict[str, Any], ttl: float) -> None:
-        self._remember(self.session_key(session_id), state, min(ttl, self.ttl))
+        self._copies.remember(self.session_key(session_id), state, min(ttl, self.ttl))
 
     def remember_user(self, user_id: int, state: dict[str, Any]) -> None:
-        self._remember(self.user_key(user_id), state, self.ttl)
+        self._copies.remember(self.user_key(user_id), state, self.ttl)
 
     def hold(self, *, sessions: set[uuid.UUID], users: set[int]) -> None:
         """Mark sessions and users as changing, before the change commits.
 
         :raises BackendError: The backend did not confirm: do not commit.
         """
-        marks = {self.session_key(session_id): self.CHANGING for session_id in sessions}
-        marks.update({self.user_key(user_id): self.CHANGING for user_id in users})
-        if marks:  # not skipped after a failure, as reads are: a change must try
-            self.backend.set_many(marks, self.hold_seconds)
-
-    def _remember(self, key: str, state: dict[str, Any], ttl: float) -> None:
-        data = json.dumps(state, separators=(",", ":")).encode()
-        with contextlib.suppress(BackendError):  # the database answers next time
-            self._guard.call(self.backend.add, key, data, max(ttl, 0.001))
-
-
-def _parse(raw: bytes | None) -> dict[str, Any] | None:
-    if raw is None or raw == SessionStates.CHANGING:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+        keys = [self.session_key(session_id) for session_id in sessions]
+        self._copies.hold(keys + [self.user_key(user_id) for user_id in users])
 
 
 def revoke_sessions(
