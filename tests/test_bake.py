@@ -32,8 +32,9 @@ from tests.matrix import (
 from tests.test_locks import assert_lock_matches
 
 SMOKE = Path(__file__).with_name("smoke.py")
-#: Files that record the project's dependencies or answers rather than configure it.
-RECORDS = ("uv.lock", ".cruft.json")
+#: Files that record the project's dependencies or answers rather than configure it,
+#: and .env: .env.example (scanned) with fresh random secrets, which may spell "-ai-".
+RECORDS = ("uv.lock", ".cruft.json", ".env")
 
 
 def text_files(project: Path) -> dict[Path, str]:
