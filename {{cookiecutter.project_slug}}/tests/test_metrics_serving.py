@@ -43,6 +43,15 @@ def get(url: str, headers: dict[str, str] | None = None) -> bytes:
         return body
 
 
+def answers(base: str) -> bool:
+    """Whether the server answers ``GET /api/v1/health`` now."""
+    try:
+        get(f"{base}{HEALTH}")
+    except OSError:
+        return False
+    return True
+
+
 def scrape(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of one scrape, by name and labels."""
     text = get(f"{server.base}/metrics", {"Authorization": f"Bearer {METRICS_TEST_TOKEN}"})
@@ -98,7 +107,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         )
         try:
             deadline = time.monotonic() + 60
-            while len(pids_with(folder, "gauge_livesum")) < 2:
+            # Until both workers have their instruments (early in building the app)
+            # and the server answers (a worker accepts once its app is built).
+            while len(pids_with(folder, "gauge_livesum")) < 2 or not answers(base):
                 if process.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"gunicorn did not start two workers:\n{log.read_text()}")
                 time.sleep(0.1)

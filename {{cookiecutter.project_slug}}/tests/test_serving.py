@@ -54,7 +54,9 @@ def server_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     log = tmp_path_factory.mktemp("serving") / "gunicorn.log"
-    env = {**os.environ, "APP_ENV": "testing", "PORT": str(port)}
+    # One worker process, which must hold every slow client and still answer;
+    # the default (one per CPU) would start as many as the machine has CPUs.
+    env = {**os.environ, "APP_ENV": "testing", "PORT": str(port), "WEB_CONCURRENCY": "1"}
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: S603 - the project's own server
