@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from flask import Flask, has_request_context, request
@@ -36,6 +37,7 @@ MAX_LOG_FIELD_CHARS = 8000
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 # Attributes every LogRecord has; anything else was passed with ``extra=``.
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_STANDARD_COUNT = len(logging.makeLogRecord({}).__dict__)
 
 request_logger = logging.getLogger("app.request")
 
@@ -63,25 +65,23 @@ class JSONFormatter(logging.Formatter):
             "ts": _timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _bounded(record.getMessage()),
         }
         if "request_id" not in fields and has_request_context():
             entry["request_id"] = get_request_id()
-        for key, value in fields.items():
+        # A record's own attributes come first in its __dict__ (LogRecord sets
+        # them all), the ``extra=`` fields after them: skip the former unread.
+        for key, value in islice(fields.items(), _STANDARD_COUNT, None):
             if key not in _STANDARD_ATTRS and key[0] != "_":
-                entry[key] = value
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        for key, value in entry.items():
-            # Only long text and containers can make a long line.
-            if isinstance(value, _CONTAINERS) or (
-                type(value) is str and len(value) > MAX_LOG_FIELD_CHARS
-            ):
                 entry[key] = _bounded(value)
-        return json.dumps(entry, default=str)
+        if record.exc_info:
+            entry["exception"] = _bounded(self.formatException(record.exc_info))
+        return _encode(entry)
 
 
 _CONTAINERS = (list, dict, tuple)
+#: ``json.dumps(value, default=str)``, without making an encoder for each line.
+_encode = json.JSONEncoder(default=str).encode
 
 
 def _timestamp(created: float) -> str:
@@ -97,8 +97,17 @@ def _second(whole: int) -> str:
 
 
 def _bounded(value: Any) -> Any:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if len(text) <= MAX_LOG_FIELD_CHARS:
+    """``value``, or its text cut in the middle if longer than ``MAX_LOG_FIELD_CHARS``
+    (only text and containers can be long)."""
+    if isinstance(value, str):
+        if len(value) <= MAX_LOG_FIELD_CHARS:
+            return value
+        text = value
+    elif isinstance(value, _CONTAINERS):
+        text = _encode(value)
+        if len(text) <= MAX_LOG_FIELD_CHARS:
+            return value
+    else:
         return value
     half = MAX_LOG_FIELD_CHARS // 2
     return f"{text[:half]} ...[{len(text) - 2 * half} characters cut]... {text[-half:]}"
