@@ -99,28 +99,44 @@ class BatchingRedis(Redis):
         self._sending = False
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
+        # redis-py leaves execute_command untyped.
+        send = super().execute_command
         if str(args[0]).upper() in BLOCKING_COMMANDS:
-            # redis-py leaves execute_command untyped.
-            return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        command = _Command(args, options)
+            return send(*args, **options)  # type: ignore[no-untyped-call]
         with self._queue_lock:
-            if self._sending:
-                self._queued.append(command)
-            else:
+            queued = _Command(args, options) if self._sending else None
+            if queued is None:
                 self._sending = True
-                command.batch = [command]
-        if command.batch is None:
-            # Woken with the reply, or to send the batch it is now the first of.
+            else:
+                self._queued.append(queued)
+        if queued is None:  # alone: sent at once, as a plain client sends it
             try:
-                command.answered.wait()
-            except BaseException:
-                self._abandon(command)
-                raise
-        if command.batch is not None:
-            self._send(command.batch)
-        if command.error is not None:
-            raise command.error
-        return command.reply
+                return send(*args, **options)  # type: ignore[no-untyped-call]
+            finally:
+                self._hand_over()
+        # Woken with the reply, or to send the batch it is now the first of.
+        try:
+            queued.answered.wait()
+        except BaseException:
+            self._abandon(queued)
+            raise
+        if queued.batch is not None:
+            self._send(queued.batch)
+        if queued.error is not None:
+            raise queued.error
+        return queued.reply
+
+    def _hand_over(self) -> None:
+        """Make the first command that queued meanwhile the sender of them all."""
+        with self._queue_lock:
+            following = [command for command in self._queued if not command.abandoned]
+            self._queued = []
+            if following:
+                following[0].batch = following
+            else:
+                self._sending = False
+        if following:
+            following[0].answered.set()
 
     def _abandon(self, command: _Command) -> None:
         """Its caller stopped waiting: if it was just made the sender of a batch,
@@ -133,24 +149,11 @@ class BatchingRedis(Redis):
 
     def _send(self, batch: list[_Command]) -> None:
         try:
-            if len(batch) == 1:  # alone: its caller gets what a plain client gives
-                command = batch[0]
-                send = super().execute_command
-                command.reply = send(*command.args, **command.options)  # type: ignore[no-untyped-call]
-            else:
-                self._send_pipeline(batch)
+            self._send_pipeline(batch)
         finally:
-            with self._queue_lock:
-                following = [command for command in self._queued if not command.abandoned]
-                self._queued = []
-                if following:
-                    following[0].batch = following
-                else:
-                    self._sending = False
+            self._hand_over()
             for command in batch[1:]:
                 command.answered.set()
-            if following:
-                following[0].answered.set()
 
     def _send_pipeline(self, batch: list[_Command]) -> None:
         pipeline = self.pipeline(transaction=False)
