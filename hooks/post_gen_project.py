@@ -154,6 +154,7 @@ MANIFEST: dict[str, Feature] = {
             "tests/sample_jobs.py",
             "tests/test_jobs.py",
             "tests/test_redis.py",
+            "tests/test_redis_batching.py",
             "tests/test_two_instances.py",
         ),
         leftovers=(

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.core.logs import StdoutHandler
+from app.core.logs import StdoutHandler, request_logger, sole_handler
 from tests.support import PRODUCTION, make_settings
 
 HEALTH = "/api/v1/health"
@@ -64,6 +64,31 @@ def test_each_request_is_logged_as_one_json_line(
     assert isinstance(entry["latency_ms"], float)
     assert entry["level"] == "INFO"
     assert entry["client_ip"] == "127.0.0.1"
+
+
+def test_the_request_line_is_the_same_whether_or_not_a_record_is_made(
+    client: FlaskClient, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With other handlers (pytest's) a record goes through logging; with this
+    project's handler alone, the line is written without a record."""
+
+    def request_line() -> dict[str, object]:
+        client.get(HEALTH, headers={"X-Request-ID": "same-line"})
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        (entry,) = [line for line in lines if line["logger"] == "app.request"]
+        return {key: value for key, value in entry.items() if key not in ("ts", "latency_ms")}
+
+    root = logging.getLogger()
+    ours = [handler for handler in root.handlers if isinstance(handler, StdoutHandler)]
+    capsys.readouterr()
+    assert sole_handler(request_logger, logging.INFO) is None
+    through_logging = request_line()
+    monkeypatch.setattr(root, "handlers", ours)
+    assert sole_handler(request_logger, logging.INFO) is ours[0]
+    without_record = request_line()
+    assert without_record == through_logging
+    assert without_record["message"] == f"GET {HEALTH} 200"
+    assert without_record["request_id"] == "same-line"
 
 
 def test_logging_is_configured_once_however_many_apps_exist() -> None:

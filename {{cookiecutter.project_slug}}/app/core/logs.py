@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from flask import Flask, has_request_context, request
@@ -36,6 +37,7 @@ MAX_LOG_FIELD_CHARS = 8000
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 # Attributes every LogRecord has; anything else was passed with ``extra=``.
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_STANDARD_COUNT = len(logging.makeLogRecord({}).__dict__)
 
 request_logger = logging.getLogger("app.request")
 
@@ -58,30 +60,36 @@ class JSONFormatter(logging.Formatter):
     """Render a record as one JSON line, with its ``extra=`` fields at the top level."""
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = record.__dict__
-        entry: dict[str, Any] = {
-            "ts": _timestamp(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if "request_id" not in fields and has_request_context():
-            entry["request_id"] = get_request_id()
-        for key, value in fields.items():
+        fields: dict[str, Any] = {}
+        if "request_id" not in record.__dict__ and has_request_context():
+            fields["request_id"] = get_request_id()
+        # A record's own attributes come first in its __dict__ (LogRecord sets
+        # them all), the ``extra=`` fields after them: skip the former unread.
+        for key, value in islice(record.__dict__.items(), _STANDARD_COUNT, None):
             if key not in _STANDARD_ATTRS and key[0] != "_":
-                entry[key] = value
+                fields[key] = value
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        for key, value in entry.items():
-            # Only long text and containers can make a long line.
-            if isinstance(value, _CONTAINERS) or (
-                type(value) is str and len(value) > MAX_LOG_FIELD_CHARS
-            ):
-                entry[key] = _bounded(value)
-        return json.dumps(entry, default=str)
+            fields["exception"] = self.formatException(record.exc_info)
+        return self.line(record.created, record.levelname, record.name, record.getMessage(), fields)
+
+    @staticmethod
+    def line(created: float, level: str, logger: str, message: str, fields: dict[str, Any]) -> str:
+        """The JSON line of a record made of these (``fields``: its request id, its
+        ``extra=`` fields and its traceback, in that order)."""
+        entry: dict[str, Any] = {
+            "ts": _timestamp(created),
+            "level": level,
+            "logger": logger,
+            "message": _bounded(message),
+        }
+        for key, value in fields.items():
+            entry[key] = _bounded(value)
+        return _encode(entry)
 
 
 _CONTAINERS = (list, dict, tuple)
+#: ``json.dumps(value, default=str)``, without making an encoder for each line.
+_encode = json.JSONEncoder(default=str).encode
 
 
 def _timestamp(created: float) -> str:
@@ -97,8 +105,17 @@ def _second(whole: int) -> str:
 
 
 def _bounded(value: Any) -> Any:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if len(text) <= MAX_LOG_FIELD_CHARS:
+    """``value``, or its text cut in the middle if longer than ``MAX_LOG_FIELD_CHARS``
+    (only text and containers can be long)."""
+    if isinstance(value, str):
+        if len(value) <= MAX_LOG_FIELD_CHARS:
+            return value
+        text = value
+    elif isinstance(value, _CONTAINERS):
+        text = _encode(value)
+        if len(text) <= MAX_LOG_FIELD_CHARS:
+            return value
+    else:
         return value
     half = MAX_LOG_FIELD_CHARS // 2
     return f"{text[:half]} ...[{len(text) - 2 * half} characters cut]... {text[-half:]}"
@@ -110,6 +127,41 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = sys.stdout
         super().emit(record)
+
+    def write_line(self, line: str) -> None:
+        """Write a line this handler's formatter made, as ``emit`` writes one."""
+        with self.lock:  # type: ignore[union-attr]  # made by Handler.__init__
+            try:
+                self.stream = sys.stdout
+                self.stream.write(line + self.terminator)
+                self.stream.flush()
+            except Exception:  # noqa: BLE001  (as emit does: report, never fail the request)
+                self.handleError(logging.makeLogRecord({"msg": line}))
+
+
+def sole_handler(logger: logging.Logger, level: int) -> StdoutHandler | None:
+    """This module's handler, if it is all that a record of ``logger`` at
+    ``level`` would meet on its way: no other handler, and no filter on a logger
+    or on the handler. Then a line can be written without making a record."""
+    found: StdoutHandler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        for handler in current.handlers:
+            if (
+                found is not None
+                or type(handler) is not StdoutHandler
+                or type(handler.formatter) is not JSONFormatter
+                or handler.filters
+                or handler.level > level
+            ):
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    return found
 
 
 def configure_logging(level: str) -> None:
@@ -163,6 +215,22 @@ def _log_request(environ: dict[str, Any], request_id: str, status: str, seconds:
     if not path.isascii():  # WSGI carries the path's bytes as Latin-1
         path = path.encode("latin-1").decode("utf-8", "replace")
     code = int(status[:3])
+    fields = {
+        "request_id": request_id,
+        "method": method,
+        "path": path,
+        "status": code,
+        "latency_ms": round(seconds * 1000, 2),
+        "client_ip": environ.get("REMOTE_ADDR"),
+    }
+    handler = sole_handler(request_logger, logging.INFO)
+    if handler is not None:
+        # The usual set-up: the line, without the record nobody else would see.
+        message = f"{method} {path} {code}"
+        handler.write_line(
+            JSONFormatter.line(time.time(), "INFO", request_logger.name, message, fields)
+        )
+        return
     # A record made directly: Logger.info would look up the caller's frame,
     # which no request line needs.
     record = request_logger.makeRecord(
@@ -173,14 +241,7 @@ def _log_request(environ: dict[str, Any], request_id: str, status: str, seconds:
         "%s %s %s",
         (method, path, code),
         None,
-        extra={
-            "request_id": request_id,
-            "method": method,
-            "path": path,
-            "status": code,
-            "latency_ms": round(seconds * 1000, 2),
-            "client_ip": environ.get("REMOTE_ADDR"),
-        },
+        extra=fields,
     )
     request_logger.handle(record)
 
