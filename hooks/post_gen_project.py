@@ -3,20 +3,20 @@ write ``.env``, say what next.
 
 Which files belong to which feature is declared once, in ``MANIFEST``; a new
 optional module adds one entry there. Only the standard library is used, and
-nothing here needs the network.
+nothing here needs the network. A fresh interpreter runs this at every bake, so
+it imports only what it uses (``os.path`` rather than ``pathlib``, for one).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, NamedTuple
 
 #: The value that marks a secret in ``.env.example``; ``.env`` gets a fresh one each.
@@ -349,13 +349,23 @@ def disabled_paths(answers: dict[str, Any]) -> list[str]:
     ]
 
 
-def remove_paths(project: Path, paths: list[str]) -> None:
+def read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as file:
+        return file.read()
+
+
+def write_text(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
+def remove_paths(project: str, paths: list[str]) -> None:
     for relative in paths:
-        path = project / relative
-        if path.is_dir():
+        path = os.path.join(project, relative)
+        if os.path.isdir(path):
             shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+        elif os.path.exists(path):
+            os.remove(path)
 
 
 def normalize_name(name: str) -> str:
@@ -526,15 +536,15 @@ def make_lock(full_lock: str, pyproject: dict[str, Any]) -> str:
     return header + "".join(f"\n[[package]]\n{text}" for _name, text in kept)
 
 
-def write_lock(project: Path, answers: dict[str, Any]) -> str | None:
+def write_lock(project: str, answers: dict[str, Any]) -> str | None:
     """Write ``uv.lock`` from the template's locks; say why not if they do not fit."""
-    locks = project / LOCKS
+    locks = os.path.join(project, LOCKS)
     try:
         import tomllib
 
-        full_lock = (locks / f"python{answers['python_version']}.lock").read_text(encoding="utf-8")
-        pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
-        (project / "uv.lock").write_text(make_lock(full_lock, pyproject), encoding="utf-8")
+        full_lock = read_text(os.path.join(locks, f"python{answers['python_version']}.lock"))
+        pyproject = tomllib.loads(read_text(os.path.join(project, "pyproject.toml")))
+        write_text(os.path.join(project, "uv.lock"), make_lock(full_lock, pyproject))
     except (ImportError, OSError, LockMismatch) as exc:
         return f"No uv.lock was made ({exc}): run `uv lock` in the project to make one."
     finally:
@@ -542,7 +552,7 @@ def write_lock(project: Path, answers: dict[str, Any]) -> str | None:
     return None
 
 
-def git(repository: Path, *args: str) -> str | None:
+def git(repository: str, *args: str) -> str | None:
     """What a git command prints in ``repository``, or None if it fails."""
     try:
         result = subprocess.run(
@@ -570,14 +580,14 @@ def template_origin(answers: dict[str, Any]) -> tuple[str, str | None]:
         return answers["_template"], answers["_commit"]
     if not answers.get("_repo_dir"):
         return answers["_template"], None
-    folder = Path(os.environ.get("PWD", ".")) / answers["_repo_dir"]
+    folder = os.path.join(os.environ.get("PWD", "."), answers["_repo_dir"])
     commit = git(folder, "rev-parse", "HEAD")
     if commit is None:
         return answers["_template"], None
-    return git(folder, "remote", "get-url", "origin") or str(folder.resolve()), commit
+    return git(folder, "remote", "get-url", "origin") or os.path.realpath(folder), commit
 
 
-def write_cruft_state(project: Path, answers: dict[str, Any]) -> None:
+def write_cruft_state(project: str, answers: dict[str, Any]) -> None:
     """Record the answers and the template's commit in ``.cruft.json``, as ``cruft
     create`` would: ``cruft update`` then brings the template's later changes."""
     template, commit = template_origin(answers)
@@ -591,32 +601,37 @@ def write_cruft_state(project: Path, answers: dict[str, Any]) -> None:
         "directory": None,
     }
     text = json.dumps(state, ensure_ascii=False, indent=2, separators=(",", ": "))
-    (project / ".cruft.json").write_text(text + "\n", encoding="utf-8")
+    write_text(os.path.join(project, ".cruft.json"), text + "\n")
 
 
-def write_env(project: Path) -> bool:
+def write_env(project: str) -> bool:
     """Copy ``.env.example`` to ``.env``, giving every placeholder secret a fresh value.
 
     An existing ``.env`` (generating again over a project) is left as it is: it holds
     this copy's secrets and settings. Returns whether ``.env`` was written.
     """
-    env = project / ".env"
-    if env.exists():
+    env = os.path.join(project, ".env")
+    if os.path.exists(env):
         return False
-    example = project / ".env.example"
     lines = []
-    for line in example.read_text(encoding="utf-8").splitlines():
+    for line in read_text(os.path.join(project, ".env.example")).splitlines():
         name, sep, value = line.partition("=")
         if sep and value == SECRET_PLACEHOLDER:
-            line = f"{name}={secrets.token_urlsafe(SECRET_BYTES)}"
+            line = f"{name}={new_secret()}"
         lines.append(line)
-    env.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    env.chmod(0o600)
+    write_text(env, "\n".join(lines) + "\n")
+    os.chmod(env, 0o600)
     return True
 
 
+def new_secret() -> str:
+    """``secrets.token_urlsafe(SECRET_BYTES)``, without the imports of ``secrets``
+    (``random``, ``hmac``, ``hashlib``) that nothing else here needs."""
+    return base64.urlsafe_b64encode(os.urandom(SECRET_BYTES)).rstrip(b"=").decode("ascii")
+
+
 def next_steps(
-    answers: dict[str, Any], project: Path, lock_problem: str | None = None, env_kept: bool = False
+    answers: dict[str, Any], project: str, lock_problem: str | None = None, env_kept: bool = False
 ) -> str:
     steps = [f"cd {project}", "uv lock" if lock_problem else "uv sync --locked"]
     if MANIFEST["database"].enabled(answers):
@@ -635,7 +650,7 @@ def next_steps(
 
 def main() -> int:
     answers = load_answers()
-    project = Path.cwd()
+    project = os.getcwd()
     remove_paths(project, disabled_paths(answers))
     lock_problem = write_lock(project, answers)
     env_written = write_env(project)

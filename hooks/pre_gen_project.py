@@ -2,7 +2,8 @@
 
 Each problem is reported on one line that names the answer and what is allowed;
 the hook then exits with status 1 and Cookiecutter writes nothing. Only the
-standard library is used: the hook runs on the Python that runs Cookiecutter.
+standard library is used: the hook runs on the Python that runs Cookiecutter,
+in a fresh process at every generation, so it imports only what it uses.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import keyword
 import os
 import re
 import sys
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 # Modules the generated project imports, or that tools put on its import path:
 # a project slug with one of these names would shadow it.
@@ -87,13 +90,14 @@ def template_questions(repo_dir: str | None) -> dict[str, Any]:
     renders from its own context), only what Cookiecutter itself checked applies:
     it refuses a choice outside the list when it reads the file.
     """
-    folders = [Path(__file__).resolve().parents[1]]
+    folders = [os.path.dirname(os.path.dirname(os.path.realpath(__file__)))]
     if repo_dir:
-        folders.insert(0, Path(os.environ.get("PWD", ".")) / repo_dir)
+        folders.insert(0, os.path.join(os.environ.get("PWD", "."), repo_dir))
     for folder in folders:
-        path = folder / "cookiecutter.json"
-        if path.is_file():
-            questions: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        path = os.path.join(folder, "cookiecutter.json")
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as file:
+                questions: dict[str, Any] = json.load(file)
             return questions
     return {}
 
