@@ -42,7 +42,9 @@ class Server(NamedTuple):
 
 def get(url: str, headers: dict[str, str] | None = None) -> bytes:
     request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+    # Long enough for a worker that is still booting (seconds on a busy machine):
+    # until one accepts, the connection waits in the listen queue.
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
         body: bytes = response.read()
         return body
 

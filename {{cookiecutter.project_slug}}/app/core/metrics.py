@@ -24,9 +24,10 @@ Under gunicorn, each worker process counts its own requests; with
 workers start), every worker writes its values to files there and a scrape,
 whichever worker answers it, adds them all up.
 
-A request costs no write to those files: the requests and the requests in
-flight are counted in plain process memory, and written to the instruments
-(the files) in one go by :meth:`Metrics.flush`: before every read of this
+A request costs no write to those files: what the request path counts (the
+requests, those in flight, cache lookups, rate-limit refusals) is counted in
+plain process memory, and written to the instruments (the files) in one go by
+:meth:`Metrics.flush`: before every read of this
 process's registry (its scrapes), every :data:`FLUSH_SECONDS` in multiprocess
 mode, and when a gunicorn worker exits (``app/features/metrics_server.py``).
 So a scrape sees the requests of its own worker up to that moment and those of
@@ -170,13 +171,14 @@ class Metrics:
         self.cache_lookups = self.counter(
             "cache_lookups_total", "Cache lookups, by hit or miss.", ("namespace", "result")
         )
-        # What flush() writes to the two instruments above. The requests being
+        # What flush() writes to the instruments above. The requests being
         # served, by the id of their WSGI environment (a set's add and discard
-        # are atomic, an int's += is not), and since the last flush, by
-        # (method, route, status): the requests in each latency bucket, then
-        # their seconds in all.
+        # are atomic, an int's += is not). Since the last flush: by (method,
+        # route, status), the requests in each latency bucket, then their
+        # seconds in all; and by counter and labels, the counters' increments.
         self._serving: set[int] = set()
         self._counted: dict[tuple[str, str, int], list[float]] = {}
+        self._increments: dict[tuple[Counter, tuple[str, ...]], int] = {}
         self._counting = threading.Lock()
         self._flushing = threading.Lock()
         # (method, route, status) -> its histogram
@@ -256,8 +258,16 @@ class Metrics:
             counts[bucket] += 1
             counts[-1] += seconds
         if status == 429:
-            self.rate_limited.labels(route).inc()
+            self._increment(self.rate_limited, (route,))
         return response
+
+    def cache_looked_up(self, hit: bool, namespace: str | None) -> None:
+        self._increment(self.cache_lookups, (namespace or "", "hit" if hit else "miss"))
+
+    def _increment(self, counter: Counter, labels: tuple[str, ...]) -> None:
+        key = (counter, labels)
+        with self._counting:
+            self._increments[key] = self._increments.get(key, 0) + 1
 
     def flush(self) -> None:
         """Write what this process counted since the last flush to the instruments
@@ -265,12 +275,15 @@ class Metrics:
         with self._flushing:
             with self._counting:
                 counted, self._counted = self._counted, {}
+                increments, self._increments = self._increments, {}
             for key, counts in counted.items():
                 latency = self._children.get(key)
                 if latency is None:
                     method, route, status = key
                     latency = self._children[key] = self.latency.labels(method, route, str(status))
                 latency.observe_counts(counts[:-1], counts[-1])
+            for (counter, labels), amount in increments.items():
+                counter.labels(*labels).inc(amount)
             self.in_flight.set(len(self._serving))
 
     def _flush_regularly(self, app: Flask) -> None:
@@ -283,9 +296,6 @@ class Metrics:
                     logger.exception("Could not write the metrics of this process")
 
         threading.Thread(target=flush_forever, name="metrics-flush", daemon=True).start()
-
-    def cache_looked_up(self, hit: bool, namespace: str | None) -> None:
-        self.cache_lookups.labels(namespace or "", "hit" if hit else "miss").inc()
 
     def exposition(self) -> bytes:
         """Every value, in the Prometheus text format."""
