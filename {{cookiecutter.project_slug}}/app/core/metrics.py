@@ -27,12 +27,12 @@ whichever worker answers it, adds them all up.
 A request costs no write to those files: what the request path counts (the
 requests, those in flight, cache lookups, rate-limit refusals) is counted in
 plain process memory, and written to the instruments (the files) in one go by
-:meth:`Metrics.flush`: before every read of this
-process's registry (its scrapes), every :data:`FLUSH_SECONDS` in multiprocess
-mode, and when a gunicorn worker exits (``app/features/metrics_server.py``).
-So a scrape sees the requests of its own worker up to that moment and those of
-the others up to their last flush; a worker killed outright (``SIGKILL``, a
-crash) loses the requests it finished since its last flush.
+:meth:`Metrics.flush`: before every read of this process's registry (its
+scrapes), every :data:`FLUSH_SECONDS` in multiprocess mode, and when a gunicorn
+worker exits (``app/features/metrics_server.py``). So a scrape sees the
+requests of its own worker up to that moment and those of the others up to
+their last flush; a worker killed outright (``SIGKILL``, a crash) loses the
+requests it finished since its last flush.
 
 With ``METRICS_TOKEN`` set, a scrape must send ``Authorization: Bearer <token>``
 (production requires one); ``METRICS_ENABLED=false`` removes the endpoint and
