@@ -69,6 +69,7 @@ from app.core.exceptions import UnauthorizedError
 from app.core.rate_limit import rate_limit_exempt
 
 if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 logger = logging.getLogger(__name__)
@@ -87,8 +88,8 @@ LATENCY_BOUNDS = (*LATENCY_BUCKETS, math.inf)
 #: (under a busy worker's load, a little more).
 FLUSH_SECONDS = 1.0
 SCRAPE_PATH = "/metrics"
-#: Where a request's start time waits for its end, in the WSGI environment.
-STARTED = "app.metrics.started"
+#: Where Flask's request object is, in the WSGI environment (werkzeug puts it there).
+FLASK_REQUEST = "werkzeug.request"
 
 bp = Blueprint("metrics", __name__)
 
@@ -177,12 +178,12 @@ class Metrics:
         # route, status), the requests in each latency bucket, then their
         # seconds in all; and by counter and labels, the counters' increments.
         self._serving: set[int] = set()
-        self._counted: dict[tuple[str, str, int], list[float]] = {}
+        self._counted: dict[tuple[str, str, str], list[float]] = {}
         self._increments: dict[tuple[Counter, tuple[str, ...]], int] = {}
         self._counting = threading.Lock()
         self._flushing = threading.Lock()
         # (method, route, status) -> its histogram
-        self._children: dict[tuple[str, str, int], BatchHistogram] = {}
+        self._children: dict[tuple[str, str, str], BatchHistogram] = {}
         self._first_request: list[Callable[[Flask], None]] = []
         self._lock = threading.Lock()
         if self._home is None:  # multiprocess mode
@@ -218,38 +219,43 @@ class Metrics:
     # -- what the app reports ------------------------------------------------------
 
     def measure(self, app: Flask) -> None:
-        """Measure every request of ``app``: its WSGI callable counts the request
-        in flight and notes when it started; an ``after_request`` hook counts
-        its route, status and seconds. (A WSGI wrapper costs a function call per
-        request; a ``before_request`` hook and ``g`` cost a few times that.)"""
+        """Measure every request of ``app`` in its WSGI callable: a request is in
+        flight until the callable returns, and is counted, with its route, status
+        and seconds, as its response starts (``start_response``, after every
+        hook). (Flask's hooks would cost a few function calls more per request.)"""
         serve = app.wsgi_app
         serving = self._serving
+        count = self._count_request
 
         def measured(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
             if self._first_request:
                 self._wire(app)
             if environ.get("PATH_INFO") == SCRAPE_PATH:
                 return serve(environ, start_response)
-            environ[STARTED] = time.perf_counter()
+            started = time.perf_counter()
+
+            def response_starts(
+                status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+            ) -> Callable[[bytes], object]:
+                count(environ, status, time.perf_counter() - started)
+                return start_response(status, headers, exc_info)
+
             request_id = id(environ)
             serving.add(request_id)
             try:
-                return serve(environ, start_response)
+                return serve(environ, response_starts)
             finally:
                 serving.discard(request_id)
 
         app.wsgi_app = measured  # type: ignore[method-assign]
-        app.after_request(self._request_finished)
 
-    def _request_finished(self, response: Response) -> Response:
-        current = request._get_current_object()  # type: ignore[attr-defined]  # once, not per attribute
-        started = current.environ.get(STARTED)
-        if started is None:  # a scrape
-            return response
-        seconds = time.perf_counter() - started
-        rule, method, status = current.url_rule, current.method, response.status_code
+    def _count_request(self, environ: WSGIEnvironment, status: str, seconds: float) -> None:
+        current = environ.get(FLASK_REQUEST)
+        rule = current.url_rule if current is not None else None
+        method = current.method if current is not None else "OTHER"
         route = rule.rule if rule is not None else UNMATCHED
-        key = (method if method in METHODS else "OTHER", route, status)
+        code = status[:3]  # of "200 OK"
+        key = (method if method in METHODS else "OTHER", route, code)
         bucket = bisect_left(LATENCY_BOUNDS, seconds)  # the first bound >= seconds
         with self._counting:
             counts = self._counted.get(key)
@@ -257,9 +263,8 @@ class Metrics:
                 counts = self._counted[key] = [0.0] * (len(LATENCY_BOUNDS) + 1)
             counts[bucket] += 1
             counts[-1] += seconds
-        if status == 429:
+        if code == "429":
             self._increment(self.rate_limited, (route,))
-        return response
 
     def cache_looked_up(self, hit: bool, namespace: str | None) -> None:
         self._increment(self.cache_lookups, (namespace or "", "hit" if hit else "miss"))
@@ -279,8 +284,7 @@ class Metrics:
             for key, counts in counted.items():
                 latency = self._children.get(key)
                 if latency is None:
-                    method, route, status = key
-                    latency = self._children[key] = self.latency.labels(method, route, str(status))
+                    latency = self._children[key] = self.latency.labels(*key)
                 latency.observe_counts(counts[:-1], counts[-1])
             for (counter, labels), amount in increments.items():
                 counter.labels(*labels).inc(amount)
