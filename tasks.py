@@ -7,6 +7,8 @@
     python3 tasks.py bench api      the generated API against bare Flask, under wrk
     python3 tasks.py bench api-cost instructions per request of each route against bare
                                     Flask, under valgrind (--cpu-time: CPU µs, no valgrind)
+    python3 tasks.py bench metrics  server CPU per request with metrics on and off, under
+                                    gunicorn and wrk
     python3 tasks.py samples [DIR]  bake the sample projects (samples/*.json) into DIR
                                     (default build/samples), one folder each
     python3 tasks.py lock           re-make the locks that generated projects are cut from
@@ -98,6 +100,9 @@ def bench(args: list[str]) -> None:
         return
     if args[:1] == ["api-cost"]:
         run(BIN / "python", ROOT / "bench" / "api_cost.py", *args[1:])
+        return
+    if args[:1] == ["metrics"]:
+        run(BIN / "python", ROOT / "bench" / "metrics_cost.py", *args[1:])
         return
     for script in BENCHMARKS:
         run(BIN / "python", ROOT / "bench" / script)

@@ -1,7 +1,7 @@
 """CPU cost per request of the generated API against bare Flask: prints figures, asserts nothing.
 
     python3 tasks.py bench api-cost [--requests 100] [--keep DIR]
-    .venv/bin/python bench/api_cost.py [--cpu-time]
+    .venv/bin/python bench/api_cost.py [--cpu-time] [--metrics off|on|multiprocess]
 
 Wall-clock throughput on a shared machine moves with whatever else runs;
 the number of instructions a request executes does not. This bakes the
@@ -16,6 +16,11 @@ authenticated items GET cached and uncached, authenticated POST), on
 PostgreSQL and Redis in the production profile; bare Flask is one route that
 answers ``{"status": "ok"}``. The client side of the database and Redis round
 trips counts (the app's own CPU); the servers' does not.
+
+``--metrics`` chooses how the project measures itself: ``on`` (as baked: one
+process's values in memory), ``off`` (``METRICS_ENABLED=false``), or
+``multiprocess`` (values in the files of a ``PROMETHEUS_MULTIPROC_DIR``, as
+under gunicorn).
 
 ``--cpu-time`` measures CPU microseconds per request instead (no valgrind:
 quicker, but as noisy as the machine). ``--keep DIR`` keeps the callgrind
@@ -179,6 +184,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep the callgrind profiles here")
     parser.add_argument("--project", type=Path, help="an already baked project to measure")
     parser.add_argument("--routes", default=",".join(ROUTES))
+    parser.add_argument("--metrics", choices=("on", "off", "multiprocess"), default="on")
     args = parser.parse_args()
     use_valgrind = not args.cpu_time
     if use_valgrind and shutil.which("valgrind") is None:
@@ -193,6 +199,10 @@ def main() -> None:
         bare = tmp / "bare"
         bare.mkdir()
         (bare / "bare.py").write_text(textwrap.dedent(BARE_APP))
+        metrics = {"off": {"METRICS_ENABLED": "false"}, "on": {}}.get(args.metrics)
+        if metrics is None:
+            (tmp / "prometheus").mkdir()
+            metrics = {"PROMETHEUS_MULTIPROC_DIR": str(tmp / "prometheus")}
         env = production_env(
             database_url,
             prefix,
@@ -205,6 +215,7 @@ def main() -> None:
             WARM_UP=str(args.warm_up),
             ROUTES=",".join(routes),
             CPU_TIME="0" if use_valgrind else "1",
+            **metrics,
         )
         migrate(project, env)
         driver = tmp / "driver.py"

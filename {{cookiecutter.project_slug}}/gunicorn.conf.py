@@ -127,6 +127,10 @@ def on_starting(server: Any) -> None:
     _run_server_hooks("on_starting", server)
 
 
+def worker_exit(server: Any, worker: Any) -> None:  # in the worker process
+    _run_server_hooks("worker_exit", server, worker)
+
+
 def child_exit(server: Any, worker: Any) -> None:
     _run_server_hooks("child_exit", server, worker)
 

@@ -1,6 +1,7 @@
 """Metrics under the production server: gunicorn with two worker processes, as
 ``gunicorn.conf.py`` sets it up, sharing their values through
-``PROMETHEUS_MULTIPROC_DIR``."""
+``PROMETHEUS_MULTIPROC_DIR``. Each worker writes its counts there at least every
+``FLUSH_SECONDS``, and the one that answers a scrape first writes its own."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import NamedTuple
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.core.metrics import FLUSH_SECONDS
 from tests.fixtures.metrics import METRICS_TEST_TOKEN
 
 # With the serving tests: one test worker runs the tests that start gunicorn masters.
@@ -28,6 +30,8 @@ PROJECT = Path(__file__).resolve().parents[1]
 HEALTH = "/api/v1/health"
 #: Requests sent at once, each on a connection of its own, so that both workers take some.
 CONCURRENCY = 8
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+IN_FLIGHT = ("http_requests_in_flight", ())
 
 
 class Server(NamedTuple):
@@ -38,7 +42,9 @@ class Server(NamedTuple):
 
 def get(url: str, headers: dict[str, str] | None = None) -> bytes:
     request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+    # Long enough for a worker that is still booting (seconds on a busy machine):
+    # until one accepts, the connection waits in the listen queue.
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
         body: bytes = response.read()
         return body
 
@@ -52,7 +58,7 @@ def answers(base: str) -> bool:
     return True
 
 
-def scrape(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scrape(server: Server) -> Samples:
     """Every sample of one scrape, by name and labels."""
     text = get(f"{server.base}/metrics", {"Authorization": f"Bearer {METRICS_TEST_TOKEN}"})
     return {
@@ -62,9 +68,43 @@ def scrape(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], floa
     }
 
 
-def health_count(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> float:
+def health_count(samples: Samples) -> float:
     labels = (("method", "GET"), ("route", HEALTH), ("status", "200"))
     return samples.get(("http_request_duration_seconds_count", labels), 0.0)
+
+
+def settled(server: Server, count: float) -> Samples:
+    """A scrape that counts ``count`` health requests and none in flight, once
+    every worker has written its counts (within a few ``FLUSH_SECONDS``)."""
+    deadline = time.monotonic() + 5 * FLUSH_SECONDS
+    while True:
+        samples = scrape(server)
+        if health_count(samples) == count and samples[IN_FLIGHT] == 0:
+            return samples
+        assert time.monotonic() < deadline, f"{health_count(samples)} requests, not {count}"
+        time.sleep(0.1)
+
+
+def written_count(server: Server) -> float:
+    """The health requests counted, once every worker has written its counts
+    (nothing is being sent: each writes them within ``FLUSH_SECONDS``)."""
+    time.sleep(2 * FLUSH_SECONDS)
+    return health_count(scrape(server))
+
+
+def send_health_requests(server: Server, count: int) -> None:
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        list(pool.map(lambda _: get(f"{server.base}{HEALTH}"), range(count)))
+
+
+def wait_for_workers_other_than(server: Server, gone: set[int]) -> None:
+    """Until gunicorn has replaced the workers ``gone``, and their live gauges are gone."""
+    deadline = time.monotonic() + 30
+    while gone & pids_with(server.folder, "gauge_livesum") or (
+        len(pids_with(server.folder, "gauge_livesum")) < 2
+    ):
+        assert time.monotonic() < deadline, "the old workers' gauges stayed"
+        time.sleep(0.1)
 
 
 def pids_with(folder: Path, kind: str) -> set[int]:
@@ -127,31 +167,39 @@ def test_the_values_of_a_previous_run_are_gone(server: Server) -> None:
 def test_counts_add_up_across_workers(server: Server) -> None:
     before = health_count(scrape(server))
     sent = 0
-    with ThreadPoolExecutor(CONCURRENCY) as pool:
-        # Until both workers have counted requests (each writes its own file).
-        while len(pids_with(server.folder, "histogram")) < 2 or sent < 200:
-            assert sent < 5000, "one worker took every request"
-            list(pool.map(lambda _: get(f"{server.base}{HEALTH}"), range(40)))
-            sent += 40
+    # Until both workers have counted requests (each writes its own file).
+    while len(pids_with(server.folder, "histogram")) < 2 or sent < 200:
+        assert sent < 5000, "one worker took every request"
+        send_health_requests(server, 40)
+        sent += 40
+    settled(server, before + sent)
     for _ in range(6):  # whichever worker answers the scrape, it counts them all
         samples = scrape(server)
         assert health_count(samples) == before + sent
-        assert samples[("http_requests_in_flight", ())] == 0
+        assert samples[IN_FLIGHT] == 0
+
+
+def test_workers_that_stop_write_their_last_counts(server: Server) -> None:
+    before = written_count(server)
+    workers = pids_with(server.folder, "gauge_livesum")
+    send_health_requests(server, 100)
+    for pid in workers:  # at once, before their next flush
+        os.kill(pid, signal.SIGTERM)
+    wait_for_workers_other_than(server, workers)
+    samples = scrape(server)
+    assert health_count(samples) == before + 100
+    assert samples[IN_FLIGHT] == 0
 
 
 def test_a_worker_that_dies_keeps_its_counts_and_leaves_no_request_in_flight(
     server: Server,
 ) -> None:
-    before = health_count(scrape(server))
+    # Every count written: a worker killed outright loses those it has not.
+    before = written_count(server)
     victim = min(pids_with(server.folder, "gauge_livesum"))
     os.kill(victim, signal.SIGKILL)
-    deadline = time.monotonic() + 30
     # gunicorn starts another worker; the dead one's live gauge is dropped.
-    while victim in pids_with(server.folder, "gauge_livesum") or (
-        len(pids_with(server.folder, "gauge_livesum")) < 2
-    ):
-        assert time.monotonic() < deadline, "the dead worker's gauge stayed"
-        time.sleep(0.1)
+    wait_for_workers_other_than(server, {victim})
     samples = scrape(server)
     assert health_count(samples) == before
-    assert samples[("http_requests_in_flight", ())] == 0
+    assert samples[IN_FLIGHT] == 0

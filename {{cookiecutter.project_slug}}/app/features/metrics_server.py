@@ -1,11 +1,12 @@
-"""Gunicorn hooks of the metrics module, run in the server's master process
-(``gunicorn.conf.py`` calls them).
+"""Gunicorn hooks of the metrics module (``gunicorn.conf.py`` calls them): in
+the server's master process, but for ``worker_exit``, which runs in the worker.
 
 The worker processes share their values through files in one folder,
 ``PROMETHEUS_MULTIPROC_DIR`` (see ``app/core/metrics.py``). Before the workers
 start, the folder is made, or emptied of a previous run's files: values of
-processes that no longer exist would otherwise be added to this run's. When a
-worker exits, its live gauges (requests in flight) stop counting.
+processes that no longer exist would otherwise be added to this run's. As a
+worker exits, it writes what it counted since its last flush; once it has
+exited, its live gauges (requests in flight) stop counting.
 
 The standard library only, and prometheus-client only once the folder is set:
 the master imports nothing of the app, and the workers import the library
@@ -40,6 +41,15 @@ def on_starting(server: Any) -> None:
         os.environ[MULTIPROC_DIR] = str(folder)
         _own_folder = folder
     server.log.info("Metrics of the workers are shared in %s", folder)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """In the worker, as it stops: write the requests it counted since its last
+    flush, which the files would otherwise never see."""
+    extensions = getattr(worker.wsgi, "extensions", {})  # the app, if it loaded
+    metrics = extensions.get("metrics")
+    if metrics is not None:
+        metrics.flush()
 
 
 def child_exit(server: Any, worker: Any) -> None:
