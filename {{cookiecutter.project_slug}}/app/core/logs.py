@@ -35,9 +35,10 @@ REQUEST_ID_KEY = "app.request_id"
 #: and the end are kept; a traceback's end is where it failed.
 MAX_LOG_FIELD_CHARS = 8000
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-# Attributes every LogRecord has; anything else was passed with ``extra=``.
-_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-_STANDARD_COUNT = len(logging.makeLogRecord({}).__dict__)
+# Attributes every LogRecord has (and how many); anything else was passed with ``extra=``.
+_RECORD_ATTRS = logging.makeLogRecord({}).__dict__.keys()
+_STANDARD_ATTRS = frozenset(_RECORD_ATTRS) | {"message", "asctime"}
+_STANDARD_COUNT = len(_RECORD_ATTRS)
 
 request_logger = logging.getLogger("app.request")
 
