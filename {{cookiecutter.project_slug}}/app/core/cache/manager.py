@@ -152,6 +152,12 @@ class CacheManager:
         if turn is not _LOCKED:  # another caller's value, or waited too long for it
             return cast(T, func() if turn is _MISS else turn)
         try:
+            # The caller that held the lock before may have stored the value
+            # between this caller's miss and its lock: then it is not computed again.
+            with contextlib.suppress(BackendError):
+                _, _, value = self._read(key, namespace)
+                if value is not _MISS:
+                    return cast(T, value)
             computed = func()
             with contextlib.suppress(BackendError):
                 self._store(full_key, generation, _encode(computed), ttl)
