@@ -37,22 +37,30 @@ def batching_client(url: str, **options: Any) -> BatchingRedis:
 
 
 class RoundTrips:
-    """Counts the connections a client takes from its pool (one per round trip),
-    and holds the first one back until every caller is queued behind it."""
+    """Counts a client's round trips (each one send on its connection), and holds
+    the first one back until every caller is queued behind it."""
 
     def __init__(self, client: Redis, queued: Callable[[], bool]) -> None:
         self.count = 0
-        self._take = client.connection_pool.get_connection
         self._queued = queued
-        client.connection_pool.get_connection = self  # type: ignore[method-assign]
+        take: Any = client.connection_pool.get_connection
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.count += 1
-        if self.count == 1:
-            deadline = time.monotonic() + 5
-            while not self._queued() and time.monotonic() < deadline:
-                time.sleep(0.005)
-        return self._take(*args, **kwargs)
+        def take_counted(*args: Any, **kwargs: Any) -> Any:
+            connection = take(*args, **kwargs)
+            send = connection.send_packed_command
+
+            def counted_send(*args: Any, **kwargs: Any) -> Any:
+                self.count += 1
+                if self.count == 1:
+                    deadline = time.monotonic() + 5
+                    while not self._queued() and time.monotonic() < deadline:
+                        time.sleep(0.005)
+                return send(*args, **kwargs)
+
+            connection.send_packed_command = counted_send
+            return connection
+
+        client.connection_pool.get_connection = take_counted  # type: ignore[method-assign]
 
 
 def run_callers(client: BatchingRedis, calls: list[Callable[..., Any]]) -> list[Any]:
@@ -168,15 +176,22 @@ plain = Redis.from_url(url)
 def scenario(name, slow_round_trips, timeouts):
     client = BatchingRedis.from_url(url)
     take = client.connection_pool.get_connection
-    taken = []
+    sent = []
 
-    def slow_take(*args, **kwargs):
-        taken.append(1)
-        if len(taken) <= slow_round_trips:
-            gevent.sleep(0.2)
-        return take(*args, **kwargs)
+    def take_slow(*args, **kwargs):
+        connection = take(*args, **kwargs)
+        send = connection.send_packed_command
 
-    client.connection_pool.get_connection = slow_take
+        def slow_send(*args, **kwargs):
+            sent.append(1)
+            if len(sent) <= slow_round_trips:
+                gevent.sleep(0.2)
+            return send(*args, **kwargs)
+
+        connection.send_packed_command = slow_send
+        return connection
+
+    client.connection_pool.get_connection = take_slow
 
     def caller(number):
         try:
