@@ -11,6 +11,8 @@ from flask import Flask, request
 from flask.testing import FlaskClient
 from pydantic import ValidationError
 
+from app.core.access import public
+from app.core.exceptions import APIError
 from app.core.rate_limit import apply_view_limits, rate_limit
 from app.core.responses import success
 from tests.conftest import MakeApp
@@ -86,6 +88,25 @@ def test_a_refused_request_gets_the_envelope_and_retry_after(exact_app: MakeApp)
     assert 1 <= int(response.headers["Retry-After"]) <= 60
     assert response.headers["X-RateLimit-Remaining"] == "0"
     assert int(response.headers["X-RateLimit-Reset"]) > time.time()
+
+
+def test_another_429_keeps_its_own_retry_after(exact_app: MakeApp) -> None:
+    """A 429 that no limit refused (an upstream's, say) says when to retry itself:
+    the limits only add their state."""
+    app = exact_app(RATE_LIMIT_DEFAULT="5/minute")
+
+    @app.get("/_test/busy")
+    @public
+    def busy() -> Any:
+        raise APIError(
+            "Busy upstream.", code="UPSTREAM_BUSY", status=429, headers={"Retry-After": "7"}
+        )
+
+    apply_view_limits(app)
+    response = from_addresses(app).get("/_test/busy")
+    assert response.status_code == 429
+    assert response.headers.getlist("Retry-After") == ["7"]
+    assert response.headers["X-RateLimit-Remaining"] == "4"
 
 
 def test_a_view_limit_counts_for_its_endpoint_on_top_of_the_budget(limited_app: MakeApp) -> None:

@@ -86,7 +86,13 @@ def address_key() -> str:
     cannot pick its own by sending ``X-Forwarded-For``. An IPv6 client counts
     by its /64 network, which it can otherwise walk through at will.
     """
-    address = request.remote_addr or "unknown"
+    return _address_key(request.remote_addr or "unknown")
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_key(address: str) -> str:
+    # Parsing an address costs more than the rest of a request's counting:
+    # the key of each recent client is kept.
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -212,6 +218,9 @@ class RateLimiter:
         self.strategy = strategy
         self.default = parse_limits(default)
         self._views: dict[str, ViewLimits] = {}
+        # The checks of a view without limits of its own depend on the client
+        # alone: those of each recent client are kept.
+        self._budget_checks = functools.lru_cache(maxsize=4096)(self._make_budget_checks)
 
     def view_limits(self, app: Flask, endpoint: str) -> ViewLimits:
         found = self._views.get(endpoint)
@@ -223,11 +232,13 @@ class RateLimiter:
             )
         return found
 
-    def checks(self, endpoint: str, view: ViewLimits) -> tuple[list[Check], int]:
+    def checks(self, endpoint: str, view: ViewLimits) -> tuple[Sequence[Check], int]:
         """The request's checks, smallest window first, and the index of the one
         whose state the headers show while none refuses (a view's own limit
         rather than the budget)."""
         budget_key = client_key()
+        if not view.declared:
+            return self._budget_checks(budget_key), 0
         ordered: list[tuple[int, int, Check]] = [
             (item.GRANULARITY.seconds, SHARED, Check(item, f"{GLOBAL_SCOPE}/{budget_key}/{item}"))
             for item in self.default
@@ -244,6 +255,12 @@ class RateLimiter:
         ordered.sort(key=lambda entry: entry[0])  # stable: the budget first within a window
         own = next((index for index, entry in enumerate(ordered) if entry[1] == OWN), 0)
         return [check for _, _, check in ordered], own
+
+    def _make_budget_checks(self, budget_key: str) -> tuple[Check, ...]:
+        return tuple(
+            Check(item, f"{GLOBAL_SCOPE}/{budget_key}/{item}")
+            for item in sorted(self.default, key=lambda item: item.GRANULARITY.seconds)
+        )
 
     def count(self, app: Flask, endpoint: str) -> None:
         """Count the current request; raise :class:`RateLimited` if a limit refuses it."""
@@ -302,10 +319,11 @@ def _add_headers(response: Response) -> Response:
         return response
     item, window = state
     headers = response.headers
-    headers["X-RateLimit-Limit"] = str(item.amount)
-    headers["X-RateLimit-Remaining"] = str(window.remaining)
-    headers["X-RateLimit-Reset"] = str(math.ceil(window.reset))
-    if response.status_code == 429:
+    # Added, not set: only this module writes them (adding skips a search).
+    headers.add("X-RateLimit-Limit", str(item.amount))
+    headers.add("X-RateLimit-Remaining", str(window.remaining))
+    headers.add("X-RateLimit-Reset", str(math.ceil(window.reset)))
+    if not window.allowed:  # refused by this limit, not a 429 of some other cause
         headers["Retry-After"] = str(max(1, math.ceil(window.reset - time.time())))
     return response
 

@@ -14,6 +14,7 @@ request fails because of the outage.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 
@@ -111,6 +112,8 @@ class RedisLimitStore:
         self._moving_window = client.register_script(_MOVING_WINDOW)
         self._fallback = MemoryLimitStore()
         self._guard = FailFast(retry_interval, name="Rate-limit store")
+        # The keys and limits of the checks of each recent client, as the scripts take them.
+        self._script_input = functools.lru_cache(maxsize=4096)(self._make_script_input)
 
     def hit(self, strategy: str, checks: Sequence[Check]) -> list[Window]:
         try:
@@ -118,21 +121,26 @@ class RedisLimitStore:
         except BackendError:
             return self._fallback.hit(strategy, checks)
 
-    def _hit(self, strategy: str, checks: Sequence[Check]) -> list[Window]:
+    def _make_script_input(
+        self, strategy: str, checks: tuple[Check, ...]
+    ) -> tuple[tuple[str, ...], tuple[int, ...]]:
         keys = [f"{self._prefix}:{item.key_for(key)}" for item, key in checks]
+        if strategy == "moving-window":
+            limits = [(item.amount, item.get_expiry()) for item, _ in checks]
+        else:
+            # The sliding window's previous and current counters; milliseconds.
+            keys = [key for full in keys for key in (f"{full}/-1", full)]
+            limits = [(item.amount, item.get_expiry() * 1000) for item, _ in checks]
+        return tuple(keys), tuple(value for pair in limits for value in pair)
+
+    def _hit(self, strategy: str, checks: Sequence[Check]) -> list[Window]:
+        keys, limits = self._script_input(strategy, tuple(checks))
         now = time.time()
         try:
             if strategy == "moving-window":
-                args: list[float] = [now]
-                for item, _ in checks:
-                    args += [item.amount, item.get_expiry()]
-                found = self._moving_window(keys, args)
+                found = self._moving_window(keys, [now, *limits])
             else:
-                windows = [key for full in keys for key in (f"{full}/-1", full)]
-                args = []
-                for item, _ in checks:
-                    args += [item.amount, item.get_expiry() * 1000]
-                found = self._sliding_window(windows, args)
+                found = self._sliding_window(keys, limits)
         except RedisError as exc:
             raise BackendError(f"Redis is unavailable: {type(exc).__name__}: {exc}") from exc
         return [
