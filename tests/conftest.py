@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +16,8 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+
+from tests.zygote import Zygote, process_cpu_seconds
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 #: PostgreSQL server for the bakes' suites and migrations; each user of it creates
@@ -47,10 +49,8 @@ CPU_LOG = os.environ.get("CPU_LOG")
 
 
 def cpu_seconds() -> float:
-    ours, theirs = (
-        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-    )
-    return ours.ru_utime + ours.ru_stime + theirs.ru_utime + theirs.ru_stime
+    """Ours, our waited-for subprocesses' and those of our zygote, if we have one."""
+    return process_cpu_seconds() + Zygote.cpu
 
 
 @pytest.hookimpl(wrapper=True)
@@ -189,6 +189,15 @@ def run_in(
 def python_in(project: Path, *args: str | Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run this environment's Python in ``project``."""
     return run_in(project, sys.executable, *args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def zygote() -> Iterator[Zygote]:
+    """This worker's fork server for the smoke check (``tests/zygote.py``)."""
+    with tempfile.TemporaryFile() as errors:
+        server = Zygote(project_env(), errors)
+        yield server
+        server.close()
 
 
 def assert_ok(result: subprocess.CompletedProcess[str]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from cookiecutter.main import cookiecutter
 
-from tests.conftest import TEMPLATE, UNRENDERED, assert_ok, bake, python_in
+from tests.conftest import TEMPLATE, UNRENDERED, assert_ok, bake, project_env, python_in
 from tests.matrix import (
     MANIFEST,
     QUESTIONS,
@@ -30,6 +30,7 @@ from tests.matrix import (
     text_variants,
 )
 from tests.test_locks import assert_lock_matches
+from tests.zygote import Zygote
 
 SMOKE = Path(__file__).with_name("smoke.py")
 #: Files that record the project's dependencies or answers rather than configure it,
@@ -86,11 +87,13 @@ def check_bake(project: Path, answers: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("answers", all_combinations(), ids=combination_id)
-def test_every_combination_bakes_lints_and_serves(cookies: Any, answers: dict[str, Any]) -> None:
+def test_every_combination_bakes_lints_and_serves(
+    cookies: Any, zygote: Zygote, answers: dict[str, Any]
+) -> None:
     project = bake(cookies, **answers)
     check_bake(project, answers)
     assert_lock_matches(project)
-    smoke = python_in(project, SMOKE)
+    smoke = zygote.run(project, SMOKE, project_env())
     assert_ok(smoke)
     assert "smoke: ok" in smoke.stdout
 
