@@ -31,6 +31,8 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 #: Hypothesis works out which characters UTF-8 can encode (2-3 s of CPU) once per
 #: storage directory and keeps the answer there: one directory for every bake.
 HYPOTHESIS_STORAGE = TEMPLATE / "build" / "hypothesis"
+#: ruff itself: ``python -m ruff`` starts a Python only to find and run it.
+RUFF = Path(sys.executable).parent / "ruff"
 UNRENDERED = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
 
 
@@ -205,3 +207,9 @@ def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
         f"{' '.join(result.args)} exited {result.returncode}\n"
         f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-6000:]}"
     )
+
+
+def assert_ruff_clean(project: Path) -> None:
+    """``ruff check`` and ``ruff format --check`` pass in ``project``."""
+    assert_ok(run_in(project, RUFF, "check", "--no-cache", "."))
+    assert_ok(run_in(project, RUFF, "format", "--check", "--no-cache", "."))

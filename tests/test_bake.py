@@ -18,7 +18,14 @@ from typing import Any
 import pytest
 from cookiecutter.main import cookiecutter
 
-from tests.conftest import TEMPLATE, UNRENDERED, assert_ok, bake, project_env, python_in
+from tests.conftest import (
+    TEMPLATE,
+    UNRENDERED,
+    assert_ok,
+    assert_ruff_clean,
+    bake,
+    project_env,
+)
 from tests.matrix import (
     MANIFEST,
     QUESTIONS,
@@ -82,8 +89,7 @@ def check_bake(project: Path, answers: dict[str, Any]) -> None:
         found += [f"{feature}: {pattern}: {hit}" for hit in lines_matching(pattern, scope, project)]
     assert found == []
 
-    assert_ok(python_in(project, "-m", "ruff", "check", "--no-cache", "."))
-    assert_ok(python_in(project, "-m", "ruff", "format", "--check", "--no-cache", "."))
+    assert_ruff_clean(project)
 
 
 @pytest.mark.parametrize("answers", all_combinations(), ids=combination_id)
