@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +16,8 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+
+from tests.zygote import Zygote, process_cpu_seconds
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 #: PostgreSQL server for the bakes' suites and migrations; each user of it creates
@@ -29,6 +31,8 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 #: Hypothesis works out which characters UTF-8 can encode (2-3 s of CPU) once per
 #: storage directory and keeps the answer there: one directory for every bake.
 HYPOTHESIS_STORAGE = TEMPLATE / "build" / "hypothesis"
+#: ruff itself: ``python -m ruff`` starts a Python only to find and run it.
+RUFF = Path(sys.executable).parent / "ruff"
 UNRENDERED = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
 
 
@@ -47,10 +51,8 @@ CPU_LOG = os.environ.get("CPU_LOG")
 
 
 def cpu_seconds() -> float:
-    ours, theirs = (
-        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-    )
-    return ours.ru_utime + ours.ru_stime + theirs.ru_utime + theirs.ru_stime
+    """Ours, our waited-for subprocesses' and those of our zygote, if we have one."""
+    return process_cpu_seconds() + Zygote.cpu
 
 
 @pytest.hookimpl(wrapper=True)
@@ -191,8 +193,23 @@ def python_in(project: Path, *args: str | Path, **kwargs: Any) -> subprocess.Com
     return run_in(project, sys.executable, *args, **kwargs)
 
 
+@pytest.fixture(scope="session")
+def zygote() -> Iterator[Zygote]:
+    """This worker's fork server for the smoke check (``tests/zygote.py``)."""
+    with tempfile.TemporaryFile() as errors:
+        server = Zygote(project_env(), errors)
+        yield server
+        server.close()
+
+
 def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, (
         f"{' '.join(result.args)} exited {result.returncode}\n"
         f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-6000:]}"
     )
+
+
+def assert_ruff_clean(project: Path) -> None:
+    """``ruff check`` and ``ruff format --check`` pass in ``project``."""
+    assert_ok(run_in(project, RUFF, "check", "--no-cache", "."))
+    assert_ok(run_in(project, RUFF, "format", "--check", "--no-cache", "."))

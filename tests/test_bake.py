@@ -18,7 +18,14 @@ from typing import Any
 import pytest
 from cookiecutter.main import cookiecutter
 
-from tests.conftest import TEMPLATE, UNRENDERED, assert_ok, bake, python_in
+from tests.conftest import (
+    TEMPLATE,
+    UNRENDERED,
+    assert_ok,
+    assert_ruff_clean,
+    bake,
+    project_env,
+)
 from tests.matrix import (
     MANIFEST,
     QUESTIONS,
@@ -30,6 +37,7 @@ from tests.matrix import (
     text_variants,
 )
 from tests.test_locks import assert_lock_matches
+from tests.zygote import Zygote
 
 SMOKE = Path(__file__).with_name("smoke.py")
 #: Files that record the project's dependencies or answers rather than configure it,
@@ -81,16 +89,17 @@ def check_bake(project: Path, answers: dict[str, Any]) -> None:
         found += [f"{feature}: {pattern}: {hit}" for hit in lines_matching(pattern, scope, project)]
     assert found == []
 
-    assert_ok(python_in(project, "-m", "ruff", "check", "--no-cache", "."))
-    assert_ok(python_in(project, "-m", "ruff", "format", "--check", "--no-cache", "."))
+    assert_ruff_clean(project)
 
 
 @pytest.mark.parametrize("answers", all_combinations(), ids=combination_id)
-def test_every_combination_bakes_lints_and_serves(cookies: Any, answers: dict[str, Any]) -> None:
+def test_every_combination_bakes_lints_and_serves(
+    cookies: Any, zygote: Zygote, answers: dict[str, Any]
+) -> None:
     project = bake(cookies, **answers)
     check_bake(project, answers)
     assert_lock_matches(project)
-    smoke = python_in(project, SMOKE)
+    smoke = zygote.run(project, SMOKE, project_env())
     assert_ok(smoke)
     assert "smoke: ok" in smoke.stdout
 

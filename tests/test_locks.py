@@ -25,11 +25,17 @@ UV = Path(sys.executable).parent / "uv"
 LOCKS = TEMPLATE / "{{cookiecutter.project_slug}}" / ".locks"
 #: The answers of the project that needs every dependency: the locks are made for it.
 EVERY_DEPENDENCY: dict[str, Any] = json.loads(tasks.EVERYTHING.read_text())
+#: The Python version of this environment, as ``.python-version`` names one.
+OUR_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 STALE = "the template's locks are stale: run `python3 tasks.py lock` and commit .locks"
 
 
 def assert_lock_matches(project: Path, python: str | None = None) -> None:
     """``uv lock --check``: the lock is in step with pyproject.toml (no network needed)."""
+    if python is None and (project / ".python-version").read_text().strip() == OUR_VERSION:
+        # The project's interpreter is this one. Left to look for it, uv would run what
+        # it finds on PATH, each time (here pyenv's shim: 0.2 s of CPU, 10 x the check).
+        python = sys.executable
     choice = ["--python", python] if python else []
     env = project_env(UV_PYTHON_DOWNLOADS="never")
     assert_ok(run_in(project, UV, "lock", "--check", "--offline", *choice, env=env))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import tasks
-from tests.conftest import assert_ok, python_in
+from tests.conftest import assert_ok, assert_ruff_clean, python_in
 from tests.test_locks import assert_lock_matches
 
 HEALTH = """
@@ -47,7 +47,6 @@ def test_samples_are_the_same_on_every_run(samples: list[Path], tmp_path: Path) 
 @pytest.mark.parametrize("name", sorted(path.stem for path in tasks.SAMPLES.glob("*.json")))
 def test_sample_passes_its_checks(samples: list[Path], name: str) -> None:
     (sample,) = [path for path in samples if path.name == name]
-    assert_ok(python_in(sample, "-m", "ruff", "check", "--no-cache", "."))
-    assert_ok(python_in(sample, "-m", "ruff", "format", "--check", "--no-cache", "."))
+    assert_ruff_clean(sample)
     assert_lock_matches(sample)
     assert_ok(python_in(sample, "-c", HEALTH))
