@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import pkgutil
 import sys
 import tempfile
 from pathlib import Path
@@ -24,10 +23,12 @@ def compile_all(project: Path) -> None:
             compile(path.read_text(encoding="utf-8"), str(path), "exec")
 
 
-def import_all(package: str) -> None:
-    root = importlib.import_module(package)
-    for module in pkgutil.walk_packages(root.__path__, prefix=f"{package}."):
-        importlib.import_module(module.name)
+def import_all(project: Path, package: str) -> None:
+    """Import every module of ``package``, those of folders without an
+    ``__init__.py`` (namespace packages, which ``pkgutil`` does not walk) too."""
+    for path in sorted((project / package).rglob("*.py")):
+        parts = path.relative_to(project).with_suffix("").parts
+        importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
 
 
 def check_app(has_database: bool) -> None:
@@ -59,7 +60,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         if has_database:
             os.environ["DATABASE_URL"] = f"sqlite:///{scratch}/smoke.db"
-        import_all("app")
+        import_all(project, "app")
         compile_all(project)
         check_app(has_database)
     print("smoke: ok")

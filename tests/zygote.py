@@ -43,6 +43,7 @@ from typing import Any, BinaryIO, ClassVar
 PRELOAD = (
     "alembic.autogenerate",
     "alembic.command",
+    "anthropic",
     "argon2",
     "click.testing",
     "email_validator",
@@ -58,6 +59,7 @@ PRELOAD = (
     "jsonschema",
     "jwt",
     "limits",
+    "openai",
     "prometheus_client",
     "pydantic",
     "pydantic_settings",
