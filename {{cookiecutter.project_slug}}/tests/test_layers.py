@@ -10,6 +10,7 @@ function only postpones a cycle until the function runs.
 from __future__ import annotations
 
 import ast
+import functools
 import graphlib
 from pathlib import Path
 
@@ -63,7 +64,9 @@ def import_graph() -> dict[str, set[str]]:
     return {name: targets & MODULES.keys() for name, targets in all_imports().items()}
 
 
+@functools.cache
 def all_imports() -> dict[str, set[str]]:
+    """Every module's imports, as :func:`imported` finds them (parsed once per run)."""
     return {
         name: imported(name, ast.parse(path.read_text(encoding="utf-8")))
         for name, path in MODULES.items()

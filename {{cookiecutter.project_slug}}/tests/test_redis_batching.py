@@ -76,7 +76,9 @@ def run_callers(client: BatchingRedis, calls: list[Callable[..., Any]]) -> list[
 
     first = threading.Thread(target=run, args=(0,))
     first.start()
-    while not client._sending:  # the first caller is on its way to Redis
+    # Until the first caller is on its way to Redis, or already back: where it
+    # cannot connect, it may fail and clear ``_sending`` before this thread looks.
+    while not client._sending and first.is_alive():
         time.sleep(0.001)
     others = [threading.Thread(target=run, args=(index,)) for index in range(1, len(calls))]
     for thread in others:
