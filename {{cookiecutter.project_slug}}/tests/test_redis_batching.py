@@ -4,6 +4,7 @@ still gets its own reply or its own error (``app.core.redis.BatchingRedis``)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -235,3 +236,31 @@ def test_under_gevent_callers_that_give_up_strand_nobody(
         check=False,
     )
     assert finished.returncode == 0, finished.stdout + finished.stderr
+
+
+def test_a_forked_child_has_a_client_of_its_own(redis_server: str, key_prefix: str) -> None:
+    """A child forked while its parent was sending (a job's process, say) neither
+    waits for that sender nor shares the parent's connection."""
+    client = batching_client(redis_server)
+    client.set(f"{key_prefix}:parent", 1)  # the parent holds a connection now
+    parent_connection = client._held
+    client._sending = True  # as if another thread were on its way to Redis
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit code
+        try:
+            own = client._held is None
+            counted = client.incr(f"{key_prefix}:child") == 1
+            os._exit(0 if own and counted and client._held is not parent_connection else 1)
+        except BaseException:  # noqa: BLE001
+            os._exit(2)
+    client._sending = False
+    deadline = time.monotonic() + 10
+    while (waited := os.waitpid(child, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if waited == (0, 0):
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        pytest.fail("the child waited for its parent's sender")
+    assert os.waitstatus_to_exitcode(waited[1]) == 0
+    assert client.get(f"{key_prefix}:child") == b"1"
+    assert client.incr(f"{key_prefix}:parent") == 2  # the parent's connection still works

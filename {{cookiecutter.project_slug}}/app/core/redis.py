@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -110,11 +111,17 @@ class BatchingRedis(Redis):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._start_afresh()
+        _CLIENTS.add(self)
+
+    def _start_afresh(self) -> None:
+        """No queue, no sender, no connection: a new client's state, and a forked
+        child's (a job's process, say), which must not wait on its parent's
+        senders nor share its parent's socket."""
         self._queue_lock = threading.Lock()
         self._queued: list[_Command] = []
         self._sending = False
         self._held: _Connection | None = None
-        self._held_by = os.getpid()
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
         if str(args[0]).upper() in BLOCKING_COMMANDS:
@@ -208,13 +215,11 @@ class BatchingRedis(Redis):
         )
 
     def _connection(self) -> _Connection:
-        """The connection this process sends on, taken from the pool once (and again
-        in a forked child, which must not share its parent's socket). A failed
+        """The connection this process sends on, taken from the pool once. A failed
         one is disconnected, and connects again when it next sends."""
         held = self._held
-        if held is None or self._held_by != os.getpid():
+        if held is None:
             held = self._held = self.connection_pool.get_connection()
-            self._held_by = os.getpid()
         return held
 
     def _disconnect(self) -> None:
@@ -255,6 +260,18 @@ class BatchingRedis(Redis):
         except BaseException:
             self._disconnect()
             raise
+
+
+#: Every client of this process, started afresh in a forked child.
+_CLIENTS: weakref.WeakSet[BatchingRedis] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_CLIENTS):
+        client._start_afresh()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def create_client(settings: Settings) -> Redis:
