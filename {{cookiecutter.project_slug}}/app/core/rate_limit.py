@@ -240,8 +240,8 @@ class RateLimiter:
         if not view.declared:
             return self._budget_checks(budget_key), 0
         ordered: list[tuple[int, int, Check]] = [
-            (item.GRANULARITY.seconds, SHARED, Check(item, f"{GLOBAL_SCOPE}/{budget_key}/{item}"))
-            for item in self.default
+            (check.item.GRANULARITY.seconds, SHARED, check)
+            for check in self._budget_checks(budget_key)
         ]
         for limits, key_function, scope in view.declared:
             items = parse_limits(limits() if callable(limits) else limits)

@@ -105,8 +105,9 @@ class BatchingRedis(Redis):
     Since one caller sends at a time, the commands go out on one connection of
     the process, held for the purpose: a command does not pay for taking a
     connection from the pool and checking it, which costs more CPU than sending
-    it. A connection that fails is dropped and the command sent once more on a
-    new one, as the client's ``retry`` says (one retry, see :func:`create_client`).
+    it. A connection that fails is disconnected, and the command sent once more
+    once it connects again, as the client's ``retry`` says (one retry, see
+    :func:`create_client`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -210,9 +211,15 @@ class BatchingRedis(Redis):
         """Run ``exchange`` on the held connection; when the connection fails, run
         it again on a new one, as the client's ``retry`` says."""
         retry = self.get_retry() or _NO_RETRY
-        return retry.call_with_retry(
-            lambda: exchange(self._connection()), lambda error: self._disconnect()
-        )
+        try:
+            return retry.call_with_retry(
+                lambda: exchange(self._connection()), lambda error: self._disconnect()
+            )
+        except (ResponseError, *RETRIED):
+            raise  # a refusal leaves the connection as it was; a failure was retried
+        except BaseException:
+            self._disconnect()  # interrupted: a reply may still be on the way
+            raise
 
     def _connection(self) -> _Connection:
         """The connection this process sends on, taken from the pool once. A failed
@@ -230,36 +237,24 @@ class BatchingRedis(Redis):
         self, connection: _Connection, args: tuple[Any, ...], options: dict[str, Any]
     ) -> Any:
         """Send one command and read its reply."""
-        try:
-            connection.send_command(*args, **options)
-            return self.parse_response(connection, args[0], **options)  # type: ignore[no-untyped-call]
-        except (ResponseError, *RETRIED):
-            raise  # a refusal leaves the connection as it was; a failure is retried
-        except BaseException:
-            self._disconnect()  # interrupted: its reply may still be on the way
-            raise
+        connection.send_command(*args, **options)
+        return self.parse_response(connection, args[0], **options)  # type: ignore[no-untyped-call]
 
     def _pipeline(self, connection: _Connection, batch: list[_Command]) -> list[Any]:
         """Send every command of ``batch`` at once; read each one's reply or refusal."""
-        try:
-            connection.send_packed_command(
-                connection.pack_commands([command.args for command in batch])
-            )
-            replies: list[Any] = []
-            for command in batch:
-                try:
-                    reply = self.parse_response(  # type: ignore[no-untyped-call]
-                        connection, command.args[0], **command.options
-                    )
-                    replies.append(reply)
-                except ResponseError as refusal:
-                    replies.append(refusal)
-            return replies
-        except RETRIED:
-            raise
-        except BaseException:
-            self._disconnect()
-            raise
+        connection.send_packed_command(
+            connection.pack_commands([command.args for command in batch])
+        )
+        replies: list[Any] = []
+        for command in batch:
+            try:
+                reply = self.parse_response(  # type: ignore[no-untyped-call]
+                    connection, command.args[0], **command.options
+                )
+                replies.append(reply)
+            except ResponseError as refusal:
+                replies.append(refusal)
+        return replies
 
 
 #: Every client of this process, started afresh in a forked child.
