@@ -208,8 +208,9 @@ class BatchingRedis(Redis):
                 command.reply = reply
 
     def _on_held_connection(self, exchange: Callable[[_Connection], _T]) -> _T:
-        """Run ``exchange`` on the held connection; when the connection fails, run
-        it again on a new one, as the client's ``retry`` says."""
+        """Run ``exchange`` on the held connection; when the connection fails,
+        disconnect it and run ``exchange`` again as the client's ``retry`` says
+        (the connection connects anew as it sends)."""
         retry = self.get_retry() or _NO_RETRY
         try:
             return retry.call_with_retry(
